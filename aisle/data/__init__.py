@@ -1,0 +1,1 @@
+"""Data sources for Aisle: the synthetic shop and importers of a shop's own history."""

@@ -1,0 +1,42 @@
+"""`aisle demo`: every stage that exists, end to end, on a small generated shop.
+
+Each stage is a function returning its summary, so the demo, the DAGs and the tests run the same code.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from aisle.console import err_console
+from aisle.settings import Settings, ensure_home
+
+
+def run_demo(settings: Settings, *, users: int, items: int, days: int, keep_services: bool = True) -> dict[str, Any]:
+    from aisle.data.synthetic import ShopConfig, generate_shop, write_shop
+    from aisle.services import services_down, services_up
+
+    ensure_home(settings)
+    stages: dict[str, Any] = {}
+
+    def stage(name: str) -> float:
+        err_console.rule(f"[bold cyan]{name}")
+        return time.perf_counter()
+
+    t = stage("1/2 services")
+    stages["services"] = services_up(settings)
+    stages["services"]["seconds"] = round(time.perf_counter() - t, 2)
+
+    t = stage("2/2 synthetic shop")
+    shop = generate_shop(ShopConfig(users=users, items=items, days=days))
+    paths = write_shop(shop, settings.paths.raw / "shop")
+    stages["generate"] = {**shop.summary(), "paths": paths, "seconds": round(time.perf_counter() - t, 2)}
+
+    err_console.rule("[bold green]demo finished")
+    err_console.print(f"state lives in        {settings.paths.home}")
+    err_console.print(f"generated shop        {settings.paths.raw / 'shop'}")
+    err_console.print(f"services (addresses)  {settings.paths.services_file}")
+    err_console.print("next: `aisle services status`, `aisle services down` when you are done")
+    if not keep_services:
+        stages["services_down"] = services_down(settings)
+    return {"home": str(settings.paths.home), "stages": stages}

@@ -1,0 +1,26 @@
+"""Errors the CLI turns into one clear sentence and an exit code (no traceback)."""
+
+from __future__ import annotations
+
+
+class AisleError(Exception):
+    """A failure the user can act on. ``exit_code`` 2 means bad usage or input, 1 a failed job."""
+
+    exit_code = 1
+
+    def __init__(self, message: str, *, exit_code: int | None = None) -> None:
+        super().__init__(message)
+        if exit_code is not None:
+            self.exit_code = exit_code
+
+
+class BadInput(AisleError):
+    """The arguments, files or settings given to a command cannot be used."""
+
+    exit_code = 2
+
+
+class ServiceUnavailable(AisleError):
+    """A service (Redis, the broker, ...) that the command needs does not answer."""
+
+    exit_code = 1

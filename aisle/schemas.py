@@ -1,0 +1,69 @@
+"""The event, catalog and user contracts (DESIGN §4), as Arrow schemas shared by every stage.
+
+Timestamps are UTC with microsecond precision so Spark, DuckDB and Feast agree on them.
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+import pyarrow as pa
+
+SCHEMA_VERSION: Final = 1
+
+EVENT_TYPES: Final = (
+    "view",
+    "add_to_cart",
+    "remove_from_cart",
+    "purchase",
+    "wishlist",
+    "rating",
+    "click",
+)
+
+TS_TYPE: Final = pa.timestamp("us", tz="UTC")
+
+EVENT_SCHEMA: Final = pa.schema(
+    [
+        pa.field("event_id", pa.string(), nullable=False),
+        pa.field("event_type", pa.string(), nullable=False),
+        pa.field("user_id", pa.string(), nullable=False),
+        pa.field("item_id", pa.string(), nullable=False),
+        pa.field("ts", TS_TYPE, nullable=False),
+        pa.field("session_id", pa.string()),
+        pa.field("value", pa.float64()),
+        pa.field("quantity", pa.int32()),
+        pa.field("device", pa.string()),
+        pa.field("country", pa.string()),
+        pa.field("request_id", pa.string()),
+    ]
+)
+EVENT_REQUIRED: Final = ("event_id", "event_type", "user_id", "item_id", "ts")
+EVENT_COLUMNS: Final = tuple(EVENT_SCHEMA.names)
+
+CATALOG_SCHEMA: Final = pa.schema(
+    [
+        pa.field("item_id", pa.string(), nullable=False),
+        pa.field("title", pa.string()),
+        pa.field("category", pa.string()),  # path "A>B>C"
+        pa.field("brand", pa.string()),
+        pa.field("price", pa.float64()),
+        pa.field("in_stock", pa.bool_()),
+        pa.field("created_at", TS_TYPE),
+        pa.field("description", pa.string()),
+    ]
+)
+CATALOG_COLUMNS: Final = tuple(CATALOG_SCHEMA.names)
+
+USER_SCHEMA: Final = pa.schema(
+    [
+        pa.field("user_id", pa.string(), nullable=False),
+        pa.field("created_at", TS_TYPE),
+        pa.field("country", pa.string()),
+        pa.field("device", pa.string()),
+    ]
+)
+
+#: Longest id accepted anywhere; longer ones are quarantined rather than truncated.
+MAX_ID_LENGTH: Final = 128
+RATING_RANGE: Final = (1.0, 5.0)

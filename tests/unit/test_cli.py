@@ -1,0 +1,60 @@
+"""The CLI's contract: JSON summary on the last stdout line, exit 2 with one sentence on bad input."""
+
+import json
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from aisle.cli import app
+from aisle.settings import get_settings
+
+runner = CliRunner()
+
+
+@pytest.fixture(autouse=True)
+def _home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("AISLE_HOME", str(tmp_path / "home"))
+    get_settings.cache_clear()
+
+
+def test_generate_writes_files_and_a_json_summary(tmp_path: Path) -> None:
+    result = runner.invoke(app, ["data", "generate", "--users", "50", "--items", "30", "--days", "5"])
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.stdout.strip().splitlines()[-1])
+    assert summary["job"] == "data.generate" and summary["ok"] is True
+    assert summary["users"] == 50 and summary["items"] == 30 and summary["events"] > 0
+    assert Path(summary["paths"]["events"]).exists()
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["data", "generate", "--users", "-5"],
+        ["data", "generate", "--days", "0"],
+        ["data", "generate", "--format", "xml", "--users", "5", "--items", "5", "--days", "1"],
+        ["data", "generate", "--no-such-option"],
+        ["data", "generate", "--users", "many"],
+    ],
+)
+def test_bad_input_exits_2_without_traceback(args: list[str]) -> None:
+    result = runner.invoke(app, args)
+    assert result.exit_code == 2, result.output
+    assert "Traceback" not in result.output
+
+
+def test_unwritable_home_exits_2(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    blocker = tmp_path / "blocker"
+    blocker.write_text("")
+    monkeypatch.setenv("AISLE_HOME", str(blocker / "home"))
+    get_settings.cache_clear()
+    result = runner.invoke(app, ["data", "generate", "--users", "5", "--items", "5", "--days", "1"])
+    assert result.exit_code == 2
+    assert "not writable" in result.output
+
+
+def test_every_command_has_help() -> None:
+    for args in (["--help"], ["data", "--help"], ["data", "generate", "--help"], ["services", "--help"],
+                 ["services", "up", "--help"], ["demo", "--help"]):  # fmt: skip
+        result = runner.invoke(app, args)
+        assert result.exit_code == 0 and "Usage" in result.output, args
