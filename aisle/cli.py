@@ -14,7 +14,7 @@ from typing import Annotated, Any, TypeVar
 
 import typer
 
-from aisle.console import emit_summary, err_console, staged_progress
+from aisle.console import configure_logging, counting_progress, emit_summary, err_console, staged_progress
 from aisle.errors import AisleError
 from aisle.settings import ensure_home, get_settings
 
@@ -30,7 +30,9 @@ app = typer.Typer(
 services_app = typer.Typer(help="Start, stop and inspect the embedded Redis and Kafka-protocol broker.")
 data_app = typer.Typer(help="Generate a synthetic shop or import your own interaction history.")
 app.add_typer(services_app, name="services", no_args_is_help=True)
+ingest_app = typer.Typer(help="Validate events into the lake: from files (batch) or from Kafka (stream).")
 app.add_typer(data_app, name="data", no_args_is_help=True)
+app.add_typer(ingest_app, name="ingest", no_args_is_help=True)
 
 
 def handles_errors(func: F) -> F:
@@ -65,7 +67,7 @@ def services_up_cmd() -> None:
     summary = services_up(settings)
     for name, info in summary.items():
         where = info.get("url") or info.get("bootstrap")
-        kind = "started" if info.get("managed") else "external"
+        kind = "external" if not info.get("managed") else "started" if info.get("started") else "reused"
         err_console.print(f"{name:6} {where}  ({kind})")
     emit_summary("services.up", {"services": summary}, started)
 
@@ -92,9 +94,9 @@ def services_status_cmd() -> None:
         where = info.get("url") or info.get("bootstrap") or "-"
         state = "[green]up[/]" if info.get("ok") else "[red]down[/]"
         err_console.print(f"{name:6} {where}  {state}")
-    line = emit_summary("services.status", {"services": status}, started)
-    if not all(info.get("ok") for info in status.values()):
-        line["ok"] = False
+    healthy = all(info.get("ok") for info in status.values())
+    emit_summary("services.status", {"services": status, "ok": healthy}, started)
+    if not healthy:
         raise typer.Exit(1)
 
 
@@ -109,26 +111,119 @@ def data_generate_cmd(
     days: Annotated[int, typer.Option(help="Length of the simulated period in days.")] = 60,
     seed: Annotated[int, typer.Option(help="Random seed; the same seed gives the same shop.")] = 42,
     start: Annotated[str, typer.Option(help="First day of the period (UTC), YYYY-MM-DD.")] = "2026-01-05",
-    fmt: Annotated[str, typer.Option("--format", help="Event file format: parquet, jsonl or csv.")] = "parquet",
+    fmt: Annotated[
+        str, typer.Option("--format", help="Event file format: parquet, jsonl or csv.")
+    ] = "parquet",
     out: Annotated[
         Path | None, typer.Option(help="Output directory (default: $AISLE_HOME/raw/shop).")
     ] = None,
 ) -> None:
     """Generate a synthetic shop: catalog, users and events in the event schema."""
-    from aisle.data.synthetic import ShopConfig, generate_shop, write_shop
+    from aisle.data.synthetic import ShopConfig
+    from aisle.jobs import generate_job
 
-    started = time.perf_counter()
-    settings = get_settings()
     config = ShopConfig(users=users, items=items, days=days, seed=seed, start=start)
     config.validate()
-    ensure_home(settings)
-    out_dir = out or settings.paths.raw / "shop"
     stages = ["catalog", "users", "sessions", "views", "funnel", "events", "write"]
     with staged_progress("generate", stages) as step:
-        shop = generate_shop(config, progress=step)
-        step("write")
-        paths = write_shop(shop, out_dir, fmt)
-    emit_summary("data.generate", {**shop.summary(), "seed": seed, "paths": paths}, started)
+        summary = generate_job(get_settings(), config, event_format=fmt, out=out, progress=step)
+    emit_summary("data.generate", summary)
+
+
+@data_app.command("stream")
+@handles_errors
+def data_stream_cmd(
+    rate: Annotated[
+        float | None, typer.Option(help="Events per second; omit to send as fast as possible.")
+    ] = None,
+    limit: Annotated[int | None, typer.Option(help="Send at most this many events.")] = None,
+    offset: Annotated[int, typer.Option(help="Skip this many events (in time order) first.")] = 0,
+    path: Annotated[
+        Path | None, typer.Option(help="Event file to replay (default: the generated shop's events).")
+    ] = None,
+) -> None:
+    """Replay generated (or any) events into the Kafka `events` topic, in time order."""
+    from aisle.errors import BadInput
+    from ingestion.stream import stream_file
+
+    settings = get_settings()
+    source = path or settings.paths.raw / "shop" / "events.parquet"
+    if not source.exists():
+        raise BadInput(f"{source}: no such file; run `aisle data generate` first or pass --path")
+    if limit is not None and limit < 0:
+        raise BadInput(f"--limit must not be negative (got {limit})")
+    with counting_progress("stream", total=None) as advance:
+        summary = stream_file(settings, source, rate=rate, limit=limit, offset=offset, progress=advance)
+    emit_summary("data.stream", summary)
+
+
+@data_app.command("import")
+@handles_errors
+def data_import_cmd(
+    interactions: Annotated[
+        Path, typer.Option(help="CSV/Parquet with user_id,item_id,timestamp[,rating|event_type].")
+    ],
+    catalog: Annotated[
+        Path | None, typer.Option(help="Optional catalog CSV/Parquet with at least item_id.")
+    ] = None,
+    event_type: Annotated[
+        str, typer.Option(help="Event type for rows that have neither event_type nor rating.")
+    ] = "view",
+) -> None:
+    """Import your own interaction history through the same validation gate (idempotent)."""
+    from ingestion.importing import import_history
+
+    settings = get_settings()
+    emit_summary(
+        "data.import", import_history(settings, interactions, catalog, default_event_type=event_type)
+    )
+
+
+@ingest_app.command("batch")
+@handles_errors
+def ingest_batch_cmd(
+    paths: Annotated[list[Path], typer.Argument(help="Files or directories (CSV, JSON Lines, Parquet).")],
+) -> None:
+    """Validate event files into the lake; bad rows go to quarantine with their reason."""
+    from ingestion.pipeline import ingest_batch
+
+    settings = get_settings()
+    with counting_progress("ingest", total=None) as advance:
+        summary = ingest_batch(settings, paths, progress=lambda _f, n: advance(n))
+    emit_summary("ingest.batch", summary)
+
+
+@ingest_app.command("stream")
+@handles_errors
+def ingest_stream_cmd(
+    max_seconds: Annotated[float | None, typer.Option(help="Stop after this many seconds.")] = None,
+    max_events: Annotated[int | None, typer.Option(help="Stop after reading this many events.")] = None,
+    idle_seconds: Annotated[
+        float | None, typer.Option(help="Stop when no event arrived for this many seconds.")
+    ] = None,
+) -> None:
+    """Consume the Kafka `events` topic into the lake (unbounded unless a bound is given)."""
+    from ingestion.stream import StopFlag, consume_stream
+
+    configure_logging()
+    stop = StopFlag()
+    stop.install_signal_handlers()
+    with counting_progress("consume", total=max_events) as advance:
+        seen = [0]
+
+        def on_progress(counts: Any) -> None:
+            advance(counts.read - seen[0])
+            seen[0] = counts.read
+
+        summary = consume_stream(
+            get_settings(),
+            max_seconds=max_seconds,
+            max_events=max_events,
+            idle_exit_seconds=idle_seconds,
+            stop=stop,
+            progress=on_progress,
+        )
+    emit_summary("ingest.stream", summary)
 
 
 # ----------------------------------------------------------------------------- demo and info
@@ -150,6 +245,45 @@ def demo_cmd(
     started = time.perf_counter()
     summary = run_demo(get_settings(), users=users, items=items, days=days, keep_services=keep_services)
     emit_summary("demo", summary, started)
+
+
+dags_app = typer.Typer(help="List Aisle's Airflow DAGs or run one locally through dag.test().")
+app.add_typer(dags_app, name="dags", no_args_is_help=True)
+
+
+@dags_app.command("list")
+@handles_errors
+def dags_list_cmd() -> None:
+    """List the DAGs in dags/ with their parameters."""
+    from aisle.airflow_env import load_dags, prepare_airflow
+
+    prepare_airflow(get_settings())
+    dags = {dag_id: sorted(dag.params.keys()) for dag_id, dag in sorted(load_dags().items())}
+    for dag_id, params in dags.items():
+        err_console.print(f"{dag_id:20} params: {', '.join(params) or '-'}")
+    emit_summary("dags.list", {"dags": dags})
+
+
+@dags_app.command("test")
+@handles_errors
+def dags_test_cmd(
+    dag_id: Annotated[str, typer.Argument(help="DAG id (= file name in dags/).")],
+    conf: Annotated[str, typer.Option(help="Params as JSON, e.g. '{\"users\": 100}'.")] = "{}",
+) -> None:
+    """Run one DAG end to end in this process (Airflow's dag.test), with params."""
+    import json
+
+    from aisle.airflow_env import run_dag
+    from aisle.errors import BadInput
+
+    started = time.perf_counter()
+    try:
+        params = json.loads(conf)
+    except json.JSONDecodeError as exc:
+        raise BadInput(f"--conf is not valid JSON ({exc.msg})") from None
+    if not isinstance(params, dict):
+        raise BadInput("--conf must be a JSON object")
+    emit_summary("dags.test", run_dag(get_settings(), dag_id, params), started)
 
 
 @app.command("settings")

@@ -12,7 +12,9 @@ from aisle.console import err_console
 from aisle.settings import Settings, ensure_home
 
 
-def run_demo(settings: Settings, *, users: int, items: int, days: int, keep_services: bool = True) -> dict[str, Any]:
+def run_demo(
+    settings: Settings, *, users: int, items: int, days: int, keep_services: bool = True
+) -> dict[str, Any]:
     from aisle.data.synthetic import ShopConfig, generate_shop, write_shop
     from aisle.services import services_down, services_up
 

@@ -179,6 +179,15 @@ def ensure_home(settings: Settings) -> Path:
     return home
 
 
+def export_env(env: dict[str, str]) -> dict[str, str]:
+    """Export variables for libraries that read the environment (Airflow, TF); returns the full child env.
+
+    Lives here so that this module stays the only one touching ``os.environ``.
+    """
+    os.environ.update(env)
+    return dict(os.environ)
+
+
 def process_env(settings: Settings) -> dict[str, str]:
     """Environment that child processes and libraries (TF, Feast, Evidently) need, derived from settings.
 

@@ -1,0 +1,35 @@
+"""Fixtures shared by every test directory.
+
+Settings are always built with a private ``AISLE_HOME`` under pytest's tmp dir, so no test reads or
+writes the developer's ``var/``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from aisle.settings import Settings, load_settings
+
+
+@pytest.fixture
+def embedded_settings(tmp_path: Path) -> Settings:
+    """Settings that use only embedded services, whatever AISLE_REDIS_URL / .env say on this machine."""
+    return load_settings(home=tmp_path / "aisle", profile="embedded", redis_url=None, kafka_bootstrap=None)
+
+
+@pytest.fixture(scope="session")
+def services_settings(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Settings]:
+    """One Redis and one broker for the whole session, for integration tests that just need them.
+
+    Honours AISLE_REDIS_URL / AISLE_KAFKA_BOOTSTRAP (CI runs a Redis); starts embedded servers for
+    whatever is not configured and stops them at the end. Resolve addresses with
+    ``aisle.services.redis_url(settings)`` and ``kafka_bootstrap(settings)``.
+    """
+    from aisle.services import embedded_services
+
+    settings = load_settings(home=tmp_path_factory.mktemp("aisle-services"))
+    with embedded_services(settings):
+        yield settings
