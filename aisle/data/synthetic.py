@@ -139,7 +139,9 @@ def _rowwise_choice(cum: np.ndarray, rows: np.ndarray, rng: np.random.Generator)
 def _segment_cumsum(values: np.ndarray, group_starts: np.ndarray) -> np.ndarray:
     """Cumulative sum that restarts at each group (groups are contiguous)."""
     total = np.cumsum(values)
-    offsets = np.repeat(total[group_starts] - values[group_starts], np.diff(np.append(group_starts, len(values))))
+    offsets = np.repeat(
+        total[group_starts] - values[group_starts], np.diff(np.append(group_starts, len(values)))
+    )
     return total - offsets
 
 
@@ -173,7 +175,7 @@ def generate_shop(config: ShopConfig, progress: Progress | None = None) -> Shop:
     top_of_leaf = np.array([tops.index(lf[0]) for lf in leaves])
     leaf_index = {lf[2]: i for i, lf in enumerate(leaves)}
     companion_leaf = np.empty(n_leaves, dtype=np.int64)
-    for i, (top, _sub, leaf, _p) in enumerate(leaves):
+    for i, (_top, _sub, leaf, _p) in enumerate(leaves):
         target = ct.COMPANIONS.get(leaf)
         if target in leaf_index:
             companion_leaf[i] = leaf_index[target]
@@ -183,7 +185,6 @@ def generate_shop(config: ShopConfig, progress: Progress | None = None) -> Shop:
 
     brands_per_top = max(3, min(40, config.items // (10 * len(tops)) + 2))
     brand_names = _brand_names(brands_per_top * len(tops), rng)
-    brand_top = np.repeat(np.arange(len(tops)), brands_per_top)
     brand_tier = rng.lognormal(0.0, 0.35, len(brand_names))  # price multiplier
     brand_appeal = rng.lognormal(0.0, 0.6, len(brand_names))  # popularity multiplier
 
@@ -227,7 +228,10 @@ def generate_shop(config: ShopConfig, progress: Progress | None = None) -> Shop:
 
     item_ids = _seq_ids(n_items, "i")
     leaf_paths = [f"{t}>{s}>{lf}" for t, s, lf, _ in leaves]
-    titles = [f"{brand_names[item_brand[i]]} {leaves[item_leaf[i]][2].rstrip('s')} {i % 97 + 1:02d}" for i in range(n_items)]
+    titles = [
+        f"{brand_names[item_brand[i]]} {leaves[item_leaf[i]][2].rstrip('s')} {i % 97 + 1:02d}"
+        for i in range(n_items)
+    ]
     catalog = pa.table(
         {
             "item_id": item_ids,
@@ -395,8 +399,13 @@ def generate_shop(config: ShopConfig, progress: Progress | None = None) -> Shop:
     # --- assemble ------------------------------------------------------------------------------
     step("events")
 
-    def part(idx: np.ndarray, etype: int, t: np.ndarray, item: np.ndarray | None = None,
-             value: np.ndarray | None = None) -> dict[str, np.ndarray]:  # fmt: skip
+    def part(
+        idx: np.ndarray,
+        etype: int,
+        t: np.ndarray,
+        item: np.ndarray | None = None,
+        value: np.ndarray | None = None,
+    ) -> dict[str, np.ndarray]:
         it = v_item[idx] if item is None else item
         return {
             "type": np.full(len(idx), etype, dtype=np.int8),
@@ -437,7 +446,9 @@ def generate_shop(config: ShopConfig, progress: Progress | None = None) -> Shop:
     n_e = len(etype)
     e_sess = v_sess[e_view]
     e_user = v_user[e_view]
-    quantity = np.where(etype == 3, 1 + (rng.random(n_e) < 0.1) + (rng.random(n_e) < 0.03), 1).astype(np.int32)
+    quantity = np.where(etype == 3, 1 + (rng.random(n_e) < 0.1) + (rng.random(n_e) < 0.03), 1).astype(
+        np.int32
+    )
     is_rating = etype == 5
     type_names = pa.array(["view", "add_to_cart", "remove_from_cart", "purchase", "wishlist", "rating"])
     events = pa.table(
@@ -447,8 +458,9 @@ def generate_shop(config: ShopConfig, progress: Progress | None = None) -> Shop:
             "user_id": user_ids.take(pa.array(e_user)),
             "item_id": item_ids.take(pa.array(e_item)),
             "ts": pa.array(e_time, pa.timestamp("us", tz="UTC")),
-            "session_id": pc.if_else(pa.array(is_rating), pa.nulls(n_e, pa.string()),
-                                     session_ids.take(pa.array(e_sess))),  # fmt: skip
+            "session_id": pc.if_else(
+                pa.array(is_rating), pa.nulls(n_e, pa.string()), session_ids.take(pa.array(e_sess))
+            ),
             "value": pa.array(np.round(e_value, 2)),
             "quantity": pa.array(quantity, pa.int32()),
             "device": pa.array(list(ct.DEVICES)).take(pa.array(s_device[e_sess].astype(np.int64))),
@@ -493,7 +505,7 @@ def write_shop(shop: Shop, out_dir: Path, event_format: str = "parquet") -> dict
         if fmt != event_format and stale.exists():
             stale.unlink()
     write_events(shop.events, paths["events"])
-    np.savez_compressed(paths["latent"], **shop.latent)
+    np.savez_compressed(paths["latent"], **shop.latent)  # type: ignore[arg-type]
     manifest = {"config": asdict(shop.config), "summary": shop.summary()}
     paths["manifest"].write_text(json.dumps(manifest, indent=2))
     return {k: str(v) for k, v in paths.items()}
@@ -507,10 +519,10 @@ def write_events(events: pa.Table, path: Path) -> None:
     elif suffix == ".csv":
         import pyarrow.csv as pacsv
 
-        pacsv.write_csv(events.set_column(4, "ts", pc.strftime(events["ts"], "%Y-%m-%dT%H:%M:%S.%fZ")), path)
+        pacsv.write_csv(events.set_column(4, "ts", pc.strftime(events["ts"], "%Y-%m-%dT%H:%M:%SZ")), path)
     elif suffix in (".jsonl", ".json"):
         frame = events.to_pandas()
-        frame["ts"] = frame["ts"].dt.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+        frame["ts"] = frame["ts"].dt.strftime("%Y-%m-%dT%H:%M:%S.%fZ")  # pandas' %S has no fraction
         frame.to_json(path, orient="records", lines=True)
     else:
         raise BadInput(f"cannot write events as {suffix!r}; use .parquet, .jsonl or .csv")

@@ -6,7 +6,7 @@ import numpy as np
 import pyarrow.compute as pc
 import pytest
 
-from aisle.data.synthetic import ShopConfig, Shop, generate_shop
+from aisle.data.synthetic import Shop, ShopConfig, generate_shop
 from aisle.errors import BadInput
 from aisle.schemas import EVENT_SCHEMA, EVENT_TYPES
 

@@ -1,0 +1,3 @@
+"""Feast feature repository (entities, sources, views, services) and compute/ Spark jobs. Built in the
+feature-store issue.
+"""

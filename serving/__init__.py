@@ -1,0 +1,2 @@
+"""BentoML serving: retrieve → rank → business rules, similar items, feedback. Not built yet.
+"""
