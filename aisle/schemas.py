@@ -67,3 +67,14 @@ USER_SCHEMA: Final = pa.schema(
 #: Longest id accepted anywhere; longer ones are quarantined rather than truncated.
 MAX_ID_LENGTH: Final = 128
 RATING_RANGE: Final = (1.0, 5.0)
+
+#: Quarantined rows: the original row as JSON text, why it was rejected, where it came from, which stage
+#: (read: not even a row; parse: uncoercible value; validate: failed expectations).
+REJECTED_SCHEMA: Final = pa.schema(
+    [
+        pa.field("row", pa.string()),
+        pa.field("reason", pa.string()),
+        pa.field("source", pa.string()),
+        pa.field("stage", pa.string()),
+    ]
+)

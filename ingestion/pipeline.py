@@ -1,0 +1,195 @@
+"""One path for every event, whatever its source: read → parse → Great Expectations gate → lake or quarantine.
+
+The counts always reconcile: ``read == accepted + duplicates + quarantined``. That is checked here,
+on every batch, and a mismatch is a failed job, never a log line.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
+from aisle.errors import AisleError, BadInput
+from aisle.schemas import REJECTED_SCHEMA, USER_SCHEMA
+from aisle.settings import Settings, ensure_home
+from ingestion.lake import EventLake, Quarantine, WriteCounts, file_lock
+from ingestion.readers import ReadResult, empty_rejected, file_format, read_file
+
+DIR_SUFFIXES = (".csv", ".jsonl", ".ndjson", ".parquet")
+
+Progress = Callable[[str, int], None]
+
+
+@dataclass
+class IngestCounts:
+    read: int = 0
+    accepted: int = 0
+    duplicates: int = 0
+    quarantined: int = 0
+    refused_batches: int = 0
+
+    def __iadd__(self, other: IngestCounts) -> IngestCounts:
+        for name in asdict(self):
+            setattr(self, name, getattr(self, name) + getattr(other, name))
+        return self
+
+    def check(self, where: str) -> None:
+        total = self.accepted + self.duplicates + self.quarantined
+        if self.read != total:
+            raise AisleError(
+                f"reconciliation failed for {where}: read {self.read} != accepted {self.accepted} + "
+                f"duplicates {self.duplicates} + quarantined {self.quarantined}"
+            )
+
+    def as_dict(self) -> dict[str, int]:
+        return asdict(self)
+
+
+@dataclass
+class Ingester:
+    """Holds the lake, the quarantine and the (expensive to build) validation gate for many batches."""
+
+    settings: Settings
+    docs: bool = False  # store GE results for Data Docs (batch jobs; the stream leaves it off)
+    lake: EventLake = field(init=False)
+    quarantine: Quarantine = field(init=False)
+    catalog_quarantine: Quarantine = field(init=False)
+    known_items: set[str] | None = field(init=False)
+
+    def __post_init__(self) -> None:
+        from ingestion.validation import EventGate
+
+        ensure_home(self.settings)
+        self.lake = EventLake(self.settings.paths.lake)
+        self.quarantine = Quarantine(self.settings.paths.quarantine, "events")
+        self.catalog_quarantine = Quarantine(self.settings.paths.quarantine, "catalog")
+        self.gate = EventGate(self.settings, docs=self.docs)
+        self.known_items = self.lake.known_items()
+        self.last_good: pa.Table = pa.table({})
+
+    def ingest_events(self, result: ReadResult) -> IngestCounts:
+        """Gate one batch of events and write it; the batch is the unit the failure threshold applies to."""
+        from ingestion.validation import parse_events
+
+        rows, rejected, source = result.rows, result.rejected, result.source
+        typed, parse_bad = parse_events(rows, source) if rows.num_rows else (None, empty_rejected())
+        refused = False
+        if typed is not None and typed.num_rows:
+            gate = self.gate.validate(
+                typed,
+                known_items=self.known_items,
+                source=source,
+                already_rejected=rejected.num_rows + parse_bad.num_rows,
+            )
+            good, gate_bad, refused = gate.good, gate.bad, gate.refused
+        else:
+            good, gate_bad = None, empty_rejected()
+        lake = self.lake.write(good) if good is not None else WriteCounts()
+        self.last_good = good if good is not None else pa.table({})
+        quarantine = self.quarantine.write(
+            pa.concat_tables([t.cast(REJECTED_SCHEMA) for t in (rejected, parse_bad, gate_bad)])
+        )
+        counts = IngestCounts(
+            read=result.read,
+            accepted=lake.written,
+            duplicates=lake.duplicates + quarantine.duplicates,
+            quarantined=quarantine.written,
+            refused_batches=int(refused),
+        )
+        counts.check(source)
+        return counts
+
+    def ingest_catalog(self, table: pa.Table, source: str) -> dict[str, int]:
+        from ingestion.validation import validate_catalog
+
+        gate = validate_catalog(table, self.settings, source=source, docs=self.docs)
+        size = self.lake.upsert_catalog(gate.good) if gate.good.num_rows else len(self.known_items or ())
+        quarantined = self.catalog_quarantine.write(gate.bad).written
+        self.known_items = self.lake.known_items()
+        return {
+            "read": table.num_rows,
+            "accepted": gate.good.num_rows,
+            "quarantined": quarantined,
+            "catalog_size": size,
+            "refused": int(gate.refused),
+        }
+
+    def ingest_users(self, table: pa.Table) -> int:
+        """Users carry no events, only attributes; they are upserted like the catalog."""
+        path = self.settings.paths.lake / "users" / "users.parquet"
+        users = table.select(USER_SCHEMA.names).cast(USER_SCHEMA)
+        with file_lock(path.parent / ".lock"):
+            if path.exists():
+                old = pq.read_table(path).cast(USER_SCHEMA)
+                users = pa.concat_tables(
+                    [old.filter(pc.invert(pc.is_in(old["user_id"], users["user_id"]))), users]
+                )
+            path.parent.mkdir(parents=True, exist_ok=True)
+            pq.write_table(users, path.with_suffix(".tmp"), coerce_timestamps="us")
+            path.with_suffix(".tmp").replace(path)
+        return users.num_rows
+
+
+def expand_paths(paths: Iterable[Path]) -> dict[str, list[Path]]:
+    """Split inputs into catalog, users and event files. A directory contributes its .csv, .jsonl, .ndjson
+    and .parquet files (a stray manifest.json is not mistaken for events); files named explicitly may also
+    be .json (JSON Lines)."""
+    kinds: dict[str, list[Path]] = {"catalog": [], "users": [], "events": []}
+    for path in paths:
+        if not path.exists():
+            raise BadInput(f"{path}: no such file or directory")
+        if path.is_dir():
+            files = sorted(p for p in path.iterdir() if p.is_file() and p.suffix.lower() in DIR_SUFFIXES)
+        else:
+            file_format(path)  # raises BadInput for an unsupported type
+            files = [path]
+        for f in files:
+            stem = f.stem.lower()
+            kind = (
+                "catalog" if stem.startswith("catalog") else "users" if stem.startswith("users") else "events"
+            )
+            kinds[kind].append(f)
+    if not any(kinds.values()):
+        raise BadInput("no input files found (expected .csv, .jsonl or .parquet)")
+    return kinds
+
+
+def ingest_batch(settings: Settings, paths: list[Path], progress: Progress | None = None) -> dict[str, Any]:
+    """`aisle ingest batch`: catalog and users first (so events can be checked against the catalog)."""
+    started = time.perf_counter()
+    kinds = expand_paths(paths)
+    ingester = Ingester(settings, docs=True)
+    catalog_summary: dict[str, int] = {}
+    for f in kinds["catalog"]:
+        for key, value in ingester.ingest_catalog(read_file(f).rows, str(f)).items():
+            catalog_summary[key] = catalog_summary.get(key, 0) + value if key != "catalog_size" else value
+    users = sum(ingester.ingest_users(read_file(f).rows) for f in kinds["users"])
+    totals = IngestCounts()
+    files = []
+    for f in kinds["events"]:
+        counts = ingester.ingest_events(read_file(f))
+        totals += counts
+        files.append({"path": str(f), **counts.as_dict()})
+        if progress:
+            progress(str(f), counts.read)
+    totals.check("batch")
+    from ingestion.validation import build_data_docs
+
+    docs = build_data_docs(settings)
+    return {
+        **totals.as_dict(),
+        "files": files,
+        "catalog": catalog_summary or None,
+        "users": users or None,
+        "lake": str(settings.paths.lake),
+        "quarantine": str(settings.paths.quarantine),
+        "data_docs": str(docs),
+        "seconds": round(time.perf_counter() - started, 3),
+    }

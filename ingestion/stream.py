@@ -1,0 +1,235 @@
+"""The live path: replay events into Kafka, and consume them into the lake in micro-batches.
+
+Delivery is at-least-once with idempotent writes: a micro-batch is written to the lake and the quarantine
+(fsynced, deduplicated) *before* its offsets are committed. A crash between the two replays the batch
+on restart, and the lake's dedup index recognises every replayed event, so nothing is lost or doubled.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+from types import FrameType
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from aisle.errors import BadInput
+from aisle.settings import Settings
+from ingestion.kafka_io import broker_reachable, ensure_topic, new_consumer, new_producer
+from ingestion.pipeline import IngestCounts, Ingester
+from ingestion.readers import ReadResult, decode_json_lines, read_file, records_to_table
+
+log = logging.getLogger("aisle.stream")
+
+BatchHook = Callable[[pa.Table], None]
+
+
+# ----------------------------------------------------------------------------- producing
+
+
+def events_to_json_lines(events: pa.Table) -> list[bytes]:
+    """Serialise events in the wire format: one JSON object per event, ISO-8601 UTC timestamps."""
+    if "ts" in events.column_names and pa.types.is_timestamp(events.schema.field("ts").type):
+        events = events.set_column(
+            events.schema.get_field_index("ts"), "ts", pc.strftime(events["ts"], "%Y-%m-%dT%H:%M:%SZ")
+        )
+    text = events.to_pandas().to_json(orient="records", lines=True, date_format="iso")
+    return [line.encode() for line in text.splitlines()]
+
+
+def produce_messages(
+    settings: Settings,
+    messages: list[bytes],
+    keys: list[bytes | None] | None = None,
+    *,
+    rate: float | None = None,
+    progress: Callable[[int], None] | None = None,
+) -> dict[str, Any]:
+    """Send raw messages to the events topic, optionally paced at ``rate`` messages/s."""
+    from aisle.services import kafka_bootstrap
+
+    if rate is not None and rate <= 0:
+        raise BadInput(f"--rate must be positive (got {rate})")
+    bootstrap = kafka_bootstrap(settings)
+    ensure_topic(bootstrap, settings.events_topic)
+    producer = new_producer(bootstrap)
+    started = time.perf_counter()
+    tick = 1000
+    try:
+        for lo in range(0, len(messages), tick):
+            chunk = messages[lo : lo + tick]
+            for j, value in enumerate(chunk):
+                producer.send(settings.events_topic, value=value, key=keys[lo + j] if keys else None)
+            if progress:
+                progress(len(chunk))
+            if rate:
+                ahead = (lo + len(chunk)) / rate - (time.perf_counter() - started)
+                if ahead > 0:
+                    time.sleep(ahead)
+        producer.flush(timeout=60)
+    finally:
+        producer.close(timeout=10)
+    seconds = time.perf_counter() - started
+    return {
+        "produced": len(messages),
+        "topic": settings.events_topic,
+        "bootstrap": bootstrap,
+        "seconds": round(seconds, 3),
+        "events_per_s": round(len(messages) / seconds) if seconds > 0 else None,
+    }
+
+
+def stream_file(
+    settings: Settings,
+    path: Path,
+    *,
+    rate: float | None = None,
+    limit: int | None = None,
+    offset: int = 0,
+    progress: Callable[[int], None] | None = None,
+) -> dict[str, Any]:
+    """`aisle data stream`: replay an event file into Kafka in time order (keyed by user for ordering)."""
+    result = read_file(path)
+    events = result.rows
+    if "ts" in events.column_names:
+        events = events.sort_by("ts")
+    events = events.slice(offset, limit if limit is not None else None)
+    keys = None
+    if "user_id" in events.column_names:
+        keys = [u.encode() if u else None for u in events["user_id"].to_pylist()]
+    summary = produce_messages(settings, events_to_json_lines(events), keys, rate=rate, progress=progress)
+    return {**summary, "source": str(path), "offset": offset, "unreadable_rows": result.rejected.num_rows}
+
+
+# ----------------------------------------------------------------------------- consuming
+
+
+class StopFlag:
+    """Set by SIGTERM/SIGINT or by the caller; the loop finishes its batch, commits, and returns."""
+
+    def __init__(self) -> None:
+        self.event = threading.Event()
+
+    def install_signal_handlers(self) -> None:
+        def handler(signum: int, _frame: FrameType | None) -> None:
+            log.warning("received signal %s; finishing the current micro-batch", signum)
+            self.event.set()
+
+        if threading.current_thread() is threading.main_thread():
+            signal.signal(signal.SIGTERM, handler)
+            signal.signal(signal.SIGINT, handler)
+
+
+def consume_stream(
+    settings: Settings,
+    *,
+    max_seconds: float | None = None,
+    max_events: int | None = None,
+    idle_exit_seconds: float | None = None,
+    stop: StopFlag | None = None,
+    on_batch: BatchHook | None = None,
+    progress: Callable[[IngestCounts], None] | None = None,
+) -> dict[str, Any]:
+    """Consume the events topic into the lake until a bound is hit (or forever when none is given)."""
+    from kafka.errors import CommitFailedError, KafkaError
+
+    from aisle.services import kafka_bootstrap
+
+    if max_seconds is not None and max_seconds <= 0:
+        raise BadInput(f"--max-seconds must be positive (got {max_seconds})")
+    if max_events is not None and max_events <= 0:
+        raise BadInput(f"--max-events must be positive (got {max_events})")
+    bootstrap = kafka_bootstrap(settings)
+    ensure_topic(bootstrap, settings.events_topic)
+    ingester = Ingester(settings)
+    consumer = new_consumer(
+        bootstrap, settings.events_topic, settings.consumer_group, settings.micro_batch_max_events
+    )
+    stop = stop or StopFlag()
+    totals = IngestCounts()
+    batches = 0
+    started = last_data = time.perf_counter()
+    outage_since: float | None = None
+    source = f"kafka:{settings.events_topic}"
+    try:
+        while not stop.event.is_set():
+            now = time.perf_counter()
+            if max_seconds is not None and now - started >= max_seconds:
+                break
+            if max_events is not None and totals.read >= max_events:
+                break
+            if idle_exit_seconds is not None and now - last_data >= idle_exit_seconds:
+                break
+            cap = settings.micro_batch_max_events
+            if max_events is not None:
+                cap = min(cap, max_events - totals.read)
+            messages = _poll_batch(consumer, cap, settings.micro_batch_max_seconds, stop)
+            if not messages:
+                outage_since = _report_outage(bootstrap, outage_since)
+                continue
+            if outage_since is not None:
+                log.warning("broker %s is back after %.1f s; consuming again", bootstrap, now - outage_since)
+                outage_since = None
+            last_data = time.perf_counter()
+            records, rejected = decode_json_lines([m.value or b"" for m in messages], source)
+            counts = ingester.ingest_events(ReadResult(records_to_table(records), rejected, source))
+            try:
+                consumer.commit()  # only after the rows are durably in the lake / quarantine
+            except (CommitFailedError, KafkaError) as exc:
+                log.warning("offset commit failed (%s); the batch will be replayed and deduplicated", exc)
+            totals += counts
+            batches += 1
+            if on_batch is not None:
+                on_batch(ingester.last_good)
+            if progress:
+                progress(totals)
+    finally:
+        consumer.close(autocommit=False)
+    totals.check("stream")
+    seconds = time.perf_counter() - started
+    return {
+        **totals.as_dict(),
+        "batches": batches,
+        "topic": settings.events_topic,
+        "group": settings.consumer_group,
+        "seconds": round(seconds, 3),
+        "events_per_s": round(totals.read / seconds) if seconds > 0 else None,
+    }
+
+
+def _poll_batch(consumer: Any, cap: int, max_seconds: float, stop: StopFlag) -> list[Any]:
+    """Collect up to ``cap`` messages or until ``max_seconds`` pass, whichever comes first."""
+    out: list[Any] = []
+    deadline = time.perf_counter() + max_seconds
+    while len(out) < cap and not stop.event.is_set():
+        remaining_ms = int((deadline - time.perf_counter()) * 1000)
+        if remaining_ms <= 0:
+            break
+        polled = consumer.poll(timeout_ms=remaining_ms, max_records=cap - len(out))
+        for records in polled.values():
+            out.extend(records)
+    return out
+
+
+def _report_outage(bootstrap: str, since: float | None) -> float | None:
+    """An empty poll is normal when idle; when the broker is unreachable, say so clearly, once in a while."""
+    if broker_reachable(bootstrap):
+        return since
+    now = time.perf_counter()
+    if since is None:
+        log.warning(
+            "broker %s unreachable; retrying every few seconds (nothing is lost: offsets are "
+            "committed only after writes)",
+            bootstrap,
+        )
+        return now
+    if int(now - since) % 10 == 0:
+        log.warning("broker %s still unreachable after %.0f s; retrying", bootstrap, now - since)
+    time.sleep(0.5)
+    return since
