@@ -9,6 +9,7 @@ import time
 from typing import Any
 
 from aisle.console import err_console
+from aisle.jobs import demo_ingest_job
 from aisle.settings import Settings, ensure_home
 
 
@@ -25,18 +26,31 @@ def run_demo(
         err_console.rule(f"[bold cyan]{name}")
         return time.perf_counter()
 
-    t = stage("1/2 services")
+    t = stage("1/3 services")
     stages["services"] = services_up(settings)
     stages["services"]["seconds"] = round(time.perf_counter() - t, 2)
 
-    t = stage("2/2 synthetic shop")
+    t = stage("2/3 synthetic shop")
     shop = generate_shop(ShopConfig(users=users, items=items, days=days))
     paths = write_shop(shop, settings.paths.raw / "shop")
     stages["generate"] = {**shop.summary(), "paths": paths, "seconds": round(time.perf_counter() - t, 2)}
 
+    stage("3/3 ingestion: history from files, the last 20% live through Kafka")
+    ingest = demo_ingest_job(settings, settings.paths.raw / "shop")
+    stages["ingest"] = ingest
+    for name in ("batch", "stream"):
+        c = ingest[name]
+        err_console.print(
+            f"{name:6}  read {c['read']:,}  accepted {c['accepted']:,}  duplicates {c['duplicates']:,}"
+            f"  quarantined {c['quarantined']:,}"
+        )
+
     err_console.rule("[bold green]demo finished")
     err_console.print(f"state lives in        {settings.paths.home}")
     err_console.print(f"generated shop        {settings.paths.raw / 'shop'}")
+    err_console.print(f"event lake            {settings.paths.lake}")
+    err_console.print(f"quarantine            {settings.paths.quarantine}")
+    err_console.print(f"validation Data Docs  {ingest['batch']['data_docs']}")
     err_console.print(f"services (addresses)  {settings.paths.services_file}")
     err_console.print("next: `aisle services status`, `aisle services down` when you are done")
     if not keep_services:

@@ -1,0 +1,37 @@
+from __future__ import annotations
+
+import pytest
+
+from aisle.airflow_env import run_dag
+from aisle.assets import LAKE_ASSET
+from aisle.data.synthetic import ShopConfig
+from aisle.jobs import generate_job
+from aisle.services import embedded_services
+from aisle.settings import Settings
+from ingestion.lake import EventLake
+from ingestion.stream import stream_file
+
+
+@pytest.mark.integration
+def test_ingest_events_runs_batch_and_stream(airflow_settings: Settings) -> None:
+    shop = generate_job(airflow_settings, ShopConfig(users=120, items=40, days=4, seed=9))
+    with embedded_services(airflow_settings, redis=False):
+        # the stream carries a replay of the first 300 events: the lake must not double them
+        stream_file(airflow_settings, airflow_settings.paths.raw / "shop" / "events.parquet", limit=300)
+        result = run_dag(airflow_settings, "ingest_events", {"max_seconds": 25, "idle_seconds": 4})
+    assert result["state"] == "success"
+    lake = EventLake(airflow_settings.paths.lake)
+    assert lake.count() == shop["events"]
+    assert len(set(lake.read()["event_id"].to_pylist())) == shop["events"]
+    assert "ingest_events" in asset_event_sources(LAKE_ASSET[1])
+
+
+def asset_event_sources(uri: str) -> set[str]:
+    """DAG ids that emitted an event for the Asset ``uri`` (what schedules downstream DAGs)."""
+    from airflow.models.asset import AssetEvent, AssetModel
+    from airflow.utils.session import create_session
+    from sqlalchemy import select
+
+    query = select(AssetEvent.source_dag_id).join(AssetModel, AssetEvent.asset_id == AssetModel.id)
+    with create_session() as session:
+        return set(session.scalars(query.where(AssetModel.uri == uri)).all())
