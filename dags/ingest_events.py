@@ -59,7 +59,7 @@ def ingest_events() -> None:
         )
         return {"batch": batch_summary, "stream": summary}
 
-    stream(batch())
+    stream(batch())  # type: ignore[arg-type]  # XComArg resolves to the dict at run time
 
 
 ingest_events()
