@@ -114,7 +114,7 @@ class Settings(BaseSettings):
     shop_opened_at: str = Field(
         "2020-01-01T00:00:00Z", description="Events stamped before this instant are rejected."
     )
-    micro_batch_max_events: int = Field(5000, gt=0, description="Stream micro-batch size cap.")
+    micro_batch_max_events: int = Field(20000, gt=0, description="Stream micro-batch size cap.")
     micro_batch_max_seconds: float = Field(1.0, gt=0, description="Stream micro-batch time cap.")
 
     @field_validator("home")

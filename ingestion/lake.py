@@ -69,7 +69,8 @@ class HashIndex:
             merged = [self._sorted, np.asarray(hashes, dtype=np.uint64)]
             if self._recent:
                 merged.append(np.fromiter(self._recent, dtype=np.uint64))
-            self._sorted = np.unique(np.concatenate(merged))
+            both = np.sort(np.concatenate(merged))  # sort + neighbour compare: ~10x np.unique's hashing
+            self._sorted = both[np.r_[True, both[1:] != both[:-1]]] if len(both) else both
             self._recent.clear()
         else:
             self._recent.update(int(h) for h in hashes)
@@ -81,6 +82,11 @@ def first_occurrence(hashes: np.ndarray) -> np.ndarray:
     mask = np.zeros(len(hashes), dtype=bool)
     mask[first] = True
     return mask
+
+
+def _days(ts: pa.ChunkedArray) -> np.ndarray:
+    micros = ts.cast(pa.timestamp("us", tz="UTC")).cast(pa.int64()).to_numpy()
+    return micros // 86_400_000_000
 
 
 def _fsync_dir(path: Path) -> None:
@@ -137,7 +143,8 @@ class _PartStore:
     def _keys(self, table: pa.Table) -> np.ndarray:
         return hash_strings(table[self.key_column])
 
-    def _partition_values(self, table: pa.Table) -> pa.Array:
+    def _partition_days(self, table: pa.Table) -> np.ndarray:
+        """Day number (days since 1970-01-01 UTC) of each row; rows arrive sorted by it."""
         raise NotImplementedError
 
     def parts(self) -> list[Path]:
@@ -161,9 +168,12 @@ class _PartStore:
             fresh = first_occurrence(keys) & ~self.index.contains(keys)
             new_rows = table.filter(pa.array(fresh))
             if new_rows.num_rows:
-                dates = self._partition_values(new_rows)
-                for date in pc.unique(dates).to_pylist():
-                    part = new_rows.filter(pc.equal(dates, date))
+                days = self._partition_days(new_rows)
+                starts = np.flatnonzero(np.r_[True, days[1:] != days[:-1]])
+                ends = np.r_[starts[1:], len(days)]
+                for lo, hi in zip(starts, ends, strict=True):
+                    date = np.datetime64(int(days[lo]), "D")
+                    part = new_rows.slice(int(lo), int(hi - lo))  # zero-copy: rows are sorted by day
                     self._known_parts.add(write_part(part, self.root / f"{self.partition}={date}"))
                 self.index.add(keys[fresh])
         return WriteCounts(written=int(fresh.sum()), duplicates=int((~fresh).sum()))
@@ -188,8 +198,8 @@ class EventLake(_PartStore):
         super().__init__(lake_root / "events")
         self.catalog_path = lake_root / "catalog" / "catalog.parquet"
 
-    def _partition_values(self, table: pa.Table) -> pa.Array:
-        return pc.strftime(table["ts"], "%Y-%m-%d")
+    def _partition_days(self, table: pa.Table) -> np.ndarray:
+        return _days(table["ts"])
 
     def write(self, table: pa.Table) -> WriteCounts:
         return super().write(table.select(EVENT_SCHEMA.names).cast(EVENT_SCHEMA).sort_by("ts"))
@@ -230,8 +240,8 @@ class Quarantine(_PartStore):
     def _keys(self, table: pa.Table) -> np.ndarray:
         return table["key"].to_numpy()
 
-    def _partition_values(self, table: pa.Table) -> pa.Array:
-        return pc.strftime(table["quarantined_at"], "%Y-%m-%d")
+    def _partition_days(self, table: pa.Table) -> np.ndarray:
+        return _days(table["quarantined_at"])
 
     def write(self, table: pa.Table) -> WriteCounts:
         """``table`` has REJECTED_SCHEMA; the key is a hash of source + original row, so replaying the

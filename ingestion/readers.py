@@ -120,6 +120,22 @@ def decode_json_lines(lines: list[bytes], source: str) -> tuple[list[dict[str, o
     return good, rejected_table(bad_rows, reasons, source, "read")
 
 
+def read_messages(values: list[bytes], source: str) -> ReadResult:
+    """Kafka message values, one JSON event each. Unlike a file, a blank message is a message: it is
+    rejected with a reason, never skipped, so ``read`` always equals the number of messages."""
+    blank = [v for v in values if not v.strip()]
+    values = [v for v in values if v.strip()] if blank else values
+    blank_rejected = rejected_table(["" for _ in blank], ["empty message"] * len(blank), source, "read")
+    if any(b"\n" in v or b"\r" in v for v in values):  # not one object per line: decode one by one
+        records, rejected = decode_json_lines(values, source)
+        result = ReadResult(records_to_table(records), rejected, source)
+    else:
+        result = read_jsonl_bytes(b"\n".join(values), source)
+    if blank:
+        result.rejected = pa.concat_tables([result.rejected, blank_rejected])
+    return result
+
+
 def read_jsonl_bytes(data: bytes, source: str) -> ReadResult:
     """Fast path: Arrow's JSON reader with every field as string; on any bad line, a line-by-line pass."""
     try:

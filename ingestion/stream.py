@@ -19,11 +19,11 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from aisle.errors import BadInput
+from aisle.errors import AisleError, BadInput
 from aisle.settings import Settings
 from ingestion.kafka_io import broker_reachable, ensure_topic, new_consumer, new_producer
 from ingestion.pipeline import IngestCounts, Ingester
-from ingestion.readers import ReadResult, decode_json_lines, read_file, records_to_table
+from ingestion.readers import read_file, read_messages
 
 log = logging.getLogger("aisle.stream")
 
@@ -177,8 +177,12 @@ def consume_stream(
                 log.warning("broker %s is back after %.1f s; consuming again", bootstrap, now - outage_since)
                 outage_since = None
             last_data = time.perf_counter()
-            records, rejected = decode_json_lines([m.value or b"" for m in messages], source)
-            counts = ingester.ingest_events(ReadResult(records_to_table(records), rejected, source))
+            result = read_messages([m.value or b"" for m in messages], source)
+            if result.read != len(messages):
+                raise AisleError(
+                    f"decoded {result.read} rows from {len(messages)} messages; refusing to commit"
+                )
+            counts = ingester.ingest_events(result)
             try:
                 consumer.commit()  # only after the rows are durably in the lake / quarantine
             except (CommitFailedError, KafkaError) as exc:
