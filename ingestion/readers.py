@@ -126,11 +126,15 @@ def read_messages(values: list[bytes], source: str) -> ReadResult:
     blank = [v for v in values if not v.strip()]
     values = [v for v in values if v.strip()] if blank else values
     blank_rejected = rejected_table(["" for _ in blank], ["empty message"] * len(blank), source, "read")
-    if any(b"\n" in v or b"\r" in v for v in values):  # not one object per line: decode one by one
+    # Arrow's reader over the joined batch is 3-5x faster, but only safe when every message is plainly
+    # one object on one line; anything else (null, arrays, a BOM, pretty-printed JSON) is judged alone.
+    one_object_each = all(
+        v[:1] == b"{" and v.rstrip()[-1:] == b"}" and b"\n" not in v and b"\r" not in v for v in values
+    )
+    result = read_jsonl_bytes(b"\n".join(values), source) if one_object_each else None
+    if result is None or result.read != len(values):  # e.g. '{...} {...}' in one message
         records, rejected = decode_json_lines(values, source)
         result = ReadResult(records_to_table(records), rejected, source)
-    else:
-        result = read_jsonl_bytes(b"\n".join(values), source)
     if blank:
         result.rejected = pa.concat_tables([result.rejected, blank_rejected])
     return result
