@@ -155,7 +155,7 @@ def consume_stream(
     totals = IngestCounts()
     batches = 0
     started = last_data = time.perf_counter()
-    outage_since: float | None = None
+    outage = Outage(bootstrap)
     source = f"kafka:{settings.events_topic}"
     try:
         while not stop.event.is_set():
@@ -171,11 +171,9 @@ def consume_stream(
                 cap = min(cap, max_events - totals.read)
             messages = _poll_batch(consumer, cap, settings.micro_batch_max_seconds, stop)
             if not messages:
-                outage_since = _report_outage(bootstrap, outage_since)
+                outage.after_empty_poll()
                 continue
-            if outage_since is not None:
-                log.warning("broker %s is back after %.1f s; consuming again", bootstrap, now - outage_since)
-                outage_since = None
+            outage.after_data()
             last_data = time.perf_counter()
             result = read_messages([m.value or b"" for m in messages], source)
             if result.read != len(messages):
@@ -221,19 +219,40 @@ def _poll_batch(consumer: Any, cap: int, max_seconds: float, stop: StopFlag) -> 
     return out
 
 
-def _report_outage(bootstrap: str, since: float | None) -> float | None:
-    """An empty poll is normal when idle; when the broker is unreachable, say so clearly, once in a while."""
-    if broker_reachable(bootstrap):
-        return since
-    now = time.perf_counter()
-    if since is None:
-        log.warning(
-            "broker %s unreachable; retrying every few seconds (nothing is lost: offsets are "
-            "committed only after writes)",
-            bootstrap,
-        )
-        return now
-    if int(now - since) % 10 == 0:
-        log.warning("broker %s still unreachable after %.0f s; retrying", bootstrap, now - since)
-    time.sleep(0.5)
-    return since
+class Outage:
+    """Tracks a broker outage so it is reported once when it starts, every 30 s while it lasts, and once
+    when it ends. An empty poll is normal when idle; only an unreachable broker counts."""
+
+    REPEAT_S = 30.0
+
+    def __init__(self, bootstrap: str) -> None:
+        self.bootstrap = bootstrap
+        self.since: float | None = None
+        self.logged_at = 0.0
+
+    def after_empty_poll(self) -> None:
+        if broker_reachable(self.bootstrap):
+            return
+        now = time.perf_counter()
+        if self.since is None:
+            self.since = self.logged_at = now
+            log.warning(
+                "broker %s unreachable; retrying every few seconds (nothing is lost: offsets are "
+                "committed only after writes)",
+                self.bootstrap,
+            )
+        elif now - self.logged_at >= self.REPEAT_S:
+            self.logged_at = now
+            log.warning(
+                "broker %s still unreachable after %.0f s; retrying", self.bootstrap, now - self.since
+            )
+        time.sleep(0.5)
+
+    def after_data(self) -> None:
+        if self.since is not None:
+            log.warning(
+                "broker %s is back after %.1f s; consuming again",
+                self.bootstrap,
+                time.perf_counter() - self.since,
+            )
+            self.since = None
