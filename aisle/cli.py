@@ -7,6 +7,7 @@ Exit codes: 0 ok, 1 the job failed, 2 bad usage or input.
 from __future__ import annotations
 
 import functools
+import logging
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -30,9 +31,11 @@ app = typer.Typer(
 services_app = typer.Typer(help="Start, stop and inspect the embedded Redis and Kafka-protocol broker.")
 data_app = typer.Typer(help="Generate a synthetic shop or import your own interaction history.")
 app.add_typer(services_app, name="services", no_args_is_help=True)
+features_app = typer.Typer(help="Spark features → Feast offline store → Redis online store; training sets.")
 ingest_app = typer.Typer(help="Validate events into the lake: from files (batch) or from Kafka (stream).")
 app.add_typer(data_app, name="data", no_args_is_help=True)
 app.add_typer(ingest_app, name="ingest", no_args_is_help=True)
+app.add_typer(features_app, name="features", no_args_is_help=True)
 
 
 def handles_errors(func: F) -> F:
@@ -201,11 +204,16 @@ def ingest_stream_cmd(
     idle_seconds: Annotated[
         float | None, typer.Option(help="Stop when no event arrived for this many seconds.")
     ] = None,
+    push_features: Annotated[
+        bool, typer.Option(help="Push each user's recent items and session counters to the online store.")
+    ] = True,
 ) -> None:
     """Consume the Kafka `events` topic into the lake (unbounded unless a bound is given)."""
+    from feature_repo.stream_features import StreamFeaturePusher
     from ingestion.stream import StopFlag, consume_stream
 
     configure_logging()
+    pusher = StreamFeaturePusher(get_settings()) if push_features else None
     stop = StopFlag()
     stop.install_signal_handlers()
     with counting_progress("consume", total=max_events) as advance:
@@ -222,8 +230,59 @@ def ingest_stream_cmd(
             idle_exit_seconds=idle_seconds,
             stop=stop,
             progress=on_progress,
+            on_batch=pusher,
         )
+    if pusher is not None:
+        summary["stream_features"] = pusher.summary()
     emit_summary("ingest.stream", summary)
+
+
+@features_app.command("build")
+@handles_errors
+def features_build_cmd(
+    since: Annotated[
+        str | None, typer.Option(help="Recompute snapshots from this date (YYYY-MM-DD); default: all.")
+    ] = None,
+) -> None:
+    """Compute feature tables with Spark, `feast apply`, and materialize incrementally into Redis."""
+    from datetime import date
+
+    from aisle.errors import BadInput
+    from aisle.jobs import features_build_job
+
+    try:
+        since_date = date.fromisoformat(since) if since else None
+    except ValueError:
+        raise BadInput(f"--since must be a date like 2026-02-01 (got {since!r})") from None
+    configure_logging(logging.WARNING)
+    with staged_progress("features", ["spark", "apply", "materialize"]) as step:
+        step("spark → apply → materialize")
+        summary = features_build_job(get_settings(), since=since_date)
+    emit_summary("features.build", summary)
+
+
+@features_app.command("training-set")
+@handles_errors
+def features_training_set_cmd(
+    out: Annotated[
+        Path | None, typer.Option(help="Output Parquet (default under $AISLE_HOME/features).")
+    ] = None,
+    service: Annotated[str, typer.Option(help="Feast feature service to join.")] = "ranking",
+    days: Annotated[int | None, typer.Option(help="Only labels from the newest N days.")] = None,
+    limit: Annotated[int, typer.Option(help="At most this many labelled events (sampled).")] = 200_000,
+    negatives: Annotated[int, typer.Option(help="Random non-interacted items per label (label 0).")] = 0,
+    seed: Annotated[int, typer.Option(help="Sampling seed.")] = 0,
+) -> None:
+    """Point-in-time join of graded labels from the lake with Feast features (no future leaks)."""
+    from aisle.errors import BadInput
+    from aisle.jobs import training_set_job
+
+    if limit < 1 or negatives < 0 or (days is not None and days < 1):
+        raise BadInput("--limit must be >= 1, --negatives >= 0 and --days >= 1")
+    summary = training_set_job(
+        get_settings(), out, service=service, days=days, limit=limit, negatives=negatives, seed=seed
+    )
+    emit_summary("features.training-set", summary)
 
 
 # ----------------------------------------------------------------------------- demo and info

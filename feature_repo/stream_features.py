@@ -135,14 +135,16 @@ class StreamFeaturePusher:
     def flush(self) -> None:
         if not self.pending:
             return
-        from aisle.errors import AisleError
         from feature_repo.store import push_user_recent
 
         try:
             push_user_recent(self.settings, to_table(self.pending).to_pandas())
-        except AisleError as exc:
+        except Exception as exc:  # Redis down, store not applied yet: ingestion must go on regardless
             self.failed_pushes += 1
-            log.warning("stream features not pushed (%s); %d users will be retried", exc, len(self.pending))
+            if self.failed_pushes == 1 or self.failed_pushes % 100 == 0:
+                log.warning(
+                    "stream features not pushed (%s); %d users kept for the next try", exc, len(self.pending)
+                )
             return
         self.pushed_rows += len(self.pending)
         self.pending.clear()

@@ -205,17 +205,27 @@ def consume_stream(
     }
 
 
+CAUGHT_UP_MS = 25
+
+
 def _poll_batch(consumer: Any, cap: int, max_seconds: float, stop: StopFlag) -> list[Any]:
-    """Collect up to ``cap`` messages or until ``max_seconds`` pass, whichever comes first."""
+    """Collect messages until the batch is full (``cap``), ``max_seconds`` pass, or the consumer has
+    caught up with the topic (a short poll brings nothing new). The last rule keeps light traffic fresh:
+    a lone event is not held back waiting for company; under load batches still fill to ``cap``."""
     out: list[Any] = []
     deadline = time.perf_counter() + max_seconds
     while len(out) < cap and not stop.event.is_set():
         remaining_ms = int((deadline - time.perf_counter()) * 1000)
         if remaining_ms <= 0:
             break
-        polled = consumer.poll(timeout_ms=remaining_ms, max_records=cap - len(out))
+        wait_ms = min(remaining_ms, CAUGHT_UP_MS) if out else remaining_ms
+        polled = consumer.poll(timeout_ms=wait_ms, max_records=cap - len(out))
+        got = 0
         for records in polled.values():
             out.extend(records)
+            got += len(records)
+        if out and not got:
+            break
     return out
 
 
