@@ -375,6 +375,11 @@ def _root(
 
 
 def main() -> None:
+    import warnings
+
+    # third-party deprecation notices (ibis, Feast, GE) are for their maintainers, not for our users
+    warnings.filterwarnings("ignore", category=DeprecationWarning)
+    warnings.filterwarnings("ignore", category=FutureWarning)
     app()
 
 

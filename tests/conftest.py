@@ -33,3 +33,17 @@ def services_settings(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sett
     settings = load_settings(home=tmp_path_factory.mktemp("aisle-services"))
     with embedded_services(settings):
         yield settings
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _stop_spark_at_exit() -> Iterator[None]:
+    """Stop a Spark session a test left running while logging still works (py4j logs on shutdown)."""
+    yield
+    import sys
+
+    if "pyspark" in sys.modules:
+        from pyspark.sql import SparkSession
+
+        active = SparkSession.getActiveSession()
+        if active is not None:
+            active.stop()
