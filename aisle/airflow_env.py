@@ -60,6 +60,11 @@ def load_dags() -> dict[str, Any]:
 def run_dag(settings: Settings, dag_id: str, conf: dict[str, Any]) -> dict[str, Any]:
     """Run one DAG in-process through ``dag.test()`` with ``conf`` as params; fail if any task fails."""
     prepare_airflow(settings)
+    return execute_dag(settings, dag_id, conf)
+
+
+def execute_dag(settings: Settings, dag_id: str, conf: dict[str, Any]) -> dict[str, Any]:
+    """``dag.test()`` in a process whose Airflow is already prepared (tests reuse one Airflow home)."""
     dags = load_dags()
     if dag_id not in dags:
         raise BadInput(f"no DAG named {dag_id!r}; known: {', '.join(sorted(dags))}")

@@ -27,6 +27,20 @@ def airflow_settings(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Setti
     get_settings.cache_clear()
 
 
+@pytest.fixture
+def dag_settings(
+    airflow_settings: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[Settings]:
+    """A fresh AISLE_HOME per DAG test (lake, features, services), sharing the session's Airflow DB.
+
+    DAG tasks read settings through get_settings(), i.e. from AISLE_HOME, so that is what changes.
+    """
+    monkeypatch.setenv("AISLE_HOME", str(tmp_path / "aisle"))
+    get_settings.cache_clear()
+    yield load_settings()
+    get_settings.cache_clear()
+
+
 @pytest.fixture(scope="session")
 def dagbag(airflow_settings: Settings) -> object:
     from airflow.dag_processing.dagbag import DagBag

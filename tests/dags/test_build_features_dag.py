@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from aisle.airflow_env import run_dag
+from aisle.airflow_env import execute_dag
 from aisle.data.synthetic import ShopConfig
 from aisle.jobs import generate_job, training_set_job
 from aisle.services import embedded_services
@@ -13,17 +13,17 @@ from ingestion.pipeline import ingest_batch
 
 @pytest.mark.integration
 @pytest.mark.slow
-def test_build_features_then_training_set(airflow_settings: Settings) -> None:
-    generate_job(airflow_settings, ShopConfig(users=150, items=50, days=10, seed=21))
-    ingest_batch(airflow_settings, [airflow_settings.paths.raw / "shop"])
-    with embedded_services(airflow_settings, kafka=False):
-        result = run_dag(airflow_settings, "build_features", {})
+def test_build_features_then_training_set(dag_settings: Settings) -> None:
+    generate_job(dag_settings, ShopConfig(users=150, items=50, days=10, seed=21))
+    ingest_batch(dag_settings, [dag_settings.paths.raw / "shop"])
+    with embedded_services(dag_settings, kafka=False):
+        result = execute_dag(dag_settings, "build_features", {})
         assert result["state"] == "success"
         # the newest snapshot of an active user is online in Redis
         user = "u00003"
-        online = online_features(airflow_settings, user)["user"]
+        online = online_features(dag_settings, user)["user"]
         assert online["user_features__views_30d"] is not None
-        summary = training_set_job(airflow_settings, negatives=1, limit=2_000)
+        summary = training_set_job(dag_settings, negatives=1, limit=2_000)
     assert summary["rows"] == summary["positives"] + summary["negatives"]
     assert summary["negatives"] == summary["positives"]
     assert summary["features"] > 20 and summary["null_share"] < 0.9

@@ -2,14 +2,14 @@ from __future__ import annotations
 
 import pyarrow.parquet as pq
 
-from aisle.airflow_env import run_dag
+from aisle.airflow_env import execute_dag
 from aisle.settings import Settings
 
 
-def test_generate_shop_runs_through_dag_test(airflow_settings: Settings) -> None:
-    result = run_dag(airflow_settings, "generate_shop", {"users": 40, "items": 25, "days": 3, "seed": 5})
+def test_generate_shop_runs_through_dag_test(dag_settings: Settings) -> None:
+    result = execute_dag(dag_settings, "generate_shop", {"users": 40, "items": 25, "days": 3, "seed": 5})
     assert result["state"] == "success"
-    shop = airflow_settings.paths.raw / "shop"
+    shop = dag_settings.paths.raw / "shop"
     assert pq.read_table(shop / "users.parquet").num_rows == 40
     assert pq.read_table(shop / "catalog.parquet").num_rows == 25
     assert pq.read_table(shop / "events.parquet").num_rows > 0

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from aisle.airflow_env import run_dag
+from aisle.airflow_env import execute_dag
 from aisle.assets import LAKE_ASSET
 from aisle.data.synthetic import ShopConfig
 from aisle.jobs import generate_job
@@ -13,14 +13,14 @@ from ingestion.stream import stream_file
 
 
 @pytest.mark.integration
-def test_ingest_events_runs_batch_and_stream(airflow_settings: Settings) -> None:
-    shop = generate_job(airflow_settings, ShopConfig(users=120, items=40, days=4, seed=9))
-    with embedded_services(airflow_settings, redis=False):
+def test_ingest_events_runs_batch_and_stream(dag_settings: Settings) -> None:
+    shop = generate_job(dag_settings, ShopConfig(users=120, items=40, days=4, seed=9))
+    with embedded_services(dag_settings, redis=False):
         # the stream carries a replay of the first 300 events: the lake must not double them
-        stream_file(airflow_settings, airflow_settings.paths.raw / "shop" / "events.parquet", limit=300)
-        result = run_dag(airflow_settings, "ingest_events", {"max_seconds": 25, "idle_seconds": 4})
+        stream_file(dag_settings, dag_settings.paths.raw / "shop" / "events.parquet", limit=300)
+        result = execute_dag(dag_settings, "ingest_events", {"max_seconds": 25, "idle_seconds": 4})
     assert result["state"] == "success"
-    lake = EventLake(airflow_settings.paths.lake)
+    lake = EventLake(dag_settings.paths.lake)
     assert lake.count() == shop["events"]
     assert len(set(lake.read()["event_id"].to_pylist())) == shop["events"]
     assert "ingest_events" in asset_event_sources(LAKE_ASSET[1])
