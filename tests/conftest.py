@@ -39,11 +39,13 @@ def services_settings(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sett
 def _stop_spark_at_exit() -> Iterator[None]:
     """Stop a Spark session a test left running while logging still works (py4j logs on shutdown)."""
     yield
+    import logging
     import sys
 
     if "pyspark" in sys.modules:
-        from pyspark.sql import SparkSession
+        from pyspark import SparkContext
 
-        active = SparkSession.getActiveSession()
-        if active is not None:
-            active.stop()
+        context = SparkContext._active_spark_context  # global, unlike the thread-local active session
+        if context is not None:
+            context.stop()
+        logging.getLogger("py4j").setLevel(logging.ERROR)  # its finalizers log after pytest closed streams
