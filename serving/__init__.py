@@ -1,2 +1,1 @@
-"""BentoML serving: retrieve → rank → business rules, similar items, feedback. Not built yet.
-"""
+"""BentoML serving: retrieve → rank → business rules, similar items, feedback. Not built yet."""
