@@ -4,7 +4,8 @@ A basket is a session, or for events without one, a user's calendar day (UTC). E
 per pair however often the items recur in it, and only its first ``MAX_BASKET_ITEMS`` distinct items
 (by first touch) take part: pairing is quadratic in basket size, and a crawler's thousand-item
 "session" says nothing about what goes together. The score is cosine similarity of basket
-memberships, count(a, b) / sqrt(count(a) * count(b)), so a bestseller is not everyone's neighbour.
+memberships, count(a, b) / sqrt(count(a) * count(b)) with count(a) the baskets holding a, so a
+bestseller is not everyone's neighbour.
 """
 
 from __future__ import annotations
@@ -22,9 +23,11 @@ MAX_BASKET_ITEMS: Final = 50
 
 
 def baskets(enriched: DataFrame, event_type: str, max_items: int = MAX_BASKET_ITEMS) -> DataFrame:
-    """(basket, items): the distinct items of each basket for one event type, first touched first.
+    """(basket, items): the distinct items of each basket for one event type, first touched first, each
+    as (item_id, baskets) where ``baskets`` is how many baskets hold the item (whatever their size).
 
-    Single-item baskets stay: they pair with nothing but count towards their item's popularity.
+    The item counts ride along in the baskets so that scoring needs no second pass over them: Spark
+    would recompute a basket aggregation that two branches of one plan read.
     """
     basket = F.coalesce(
         F.concat(F.lit("s:"), F.col("session_id")),
@@ -34,51 +37,53 @@ def baskets(enriched: DataFrame, event_type: str, max_items: int = MAX_BASKET_IT
         enriched.where(F.col("event_type") == event_type)
         .groupBy(basket.alias("basket"), F.col("item_id"))
         .agg(F.min("ts").alias("first_ts"))
+        .withColumn("baskets", F.count(F.lit(1)).over(Window.partitionBy("item_id")))
     )
-    ordered = F.array_sort(F.collect_list(F.struct("first_ts", "item_id")))
+    # sort_array and field extraction, not array_sort / transform: lambdas defeat plan comparison
+    ordered = F.sort_array(F.collect_list(F.struct("first_ts", "item_id", "baskets")))
     return (
         firsts.groupBy("basket")
         .agg(F.slice(ordered, 1, max_items).alias("touched"))
-        .select("basket", F.transform("touched", lambda x: x["item_id"]).alias("items"))
+        .select(
+            "basket",
+            F.arrays_zip(
+                F.col("touched.item_id").alias("item_id"), F.col("touched.baskets").alias("baskets")
+            ).alias("items"),
+        )
     )
 
 
 def pair_scores(baskets_: DataFrame, top_k: int = COOCCURRENCE_TOP_K) -> DataFrame:
     """(item_id, others, scores): each item's ``top_k`` partners, best first (ties: more baskets, then id).
 
-    Pairs are counted once as (a < b) and mirrored after scoring, which halves the big aggregation;
-    the per-item basket counts are small (one row per item) and broadcast into it.
+    Pairs are counted once as (a < b) and mirrored after scoring, which halves the big aggregation.
     """
-    counts = F.broadcast(
-        baskets_.select(F.explode("items").alias("item_id"))
-        .groupBy("item_id")
-        .agg(F.count(F.lit(1)).alias("n"))
-    )
     pairs = (
         baskets_.where(F.size("items") > 1)
-        .select(F.explode("items").alias("a"), "items")
-        .select("a", F.explode("items").alias("b"))
-        .where(F.col("a") < F.col("b"))
-        .groupBy("a", "b")
-        .agg(F.count(F.lit(1)).alias("n_ab"))
+        .select(F.explode("items").alias("x"), "items")
+        .select("x", F.explode("items").alias("y"))
+        .where(F.col("x.item_id") < F.col("y.item_id"))
+        .groupBy(F.col("x.item_id").alias("a"), F.col("y.item_id").alias("b"))
+        .agg(
+            F.count(F.lit(1)).alias("n_ab"),
+            F.max("x.baskets").alias("n_a"),  # the same on every row of the pair
+            F.max("y.baskets").alias("n_b"),
+        )
     )
-    scored = (
-        pairs.join(counts.select(F.col("item_id").alias("a"), F.col("n").alias("n_a")), "a")
-        .join(counts.select(F.col("item_id").alias("b"), F.col("n").alias("n_b")), "b")
-        .select("a", "b", "n_ab", (F.col("n_ab") / F.sqrt(F.col("n_a") * F.col("n_b"))).alias("score"))
+    score = (F.col("n_ab") / F.sqrt(F.col("n_a") * F.col("n_b"))).alias("score")
+    scored = pairs.select("a", "b", "n_ab", score)
+    mirrored = F.array(
+        F.struct("a", "b", "n_ab", "score"),
+        F.struct(F.col("b").alias("a"), F.col("a").alias("b"), "n_ab", "score"),
     )
-    both = scored.unionByName(scored.select(F.col("b").alias("a"), F.col("a").alias("b"), "n_ab", "score"))
+    both = scored.select(F.explode(mirrored).alias("p")).select("p.*")  # one pass, not a self-union
     best = Window.partitionBy("a").orderBy(F.col("score").desc(), F.col("n_ab").desc(), F.col("b"))
     ranked = both.withColumn("rank", F.row_number().over(best)).where(F.col("rank") <= top_k)
-    top = F.array_sort(F.collect_list(F.struct("rank", "b", "score")))
+    top = F.sort_array(F.collect_list(F.struct("rank", "b", "score")))
     return (
         ranked.groupBy(F.col("a").alias("item_id"))
         .agg(top.alias("top"))
-        .select(
-            "item_id",
-            F.transform("top", lambda x: x["b"]).alias("others"),
-            F.transform("top", lambda x: x["score"]).alias("scores"),
-        )
+        .select("item_id", F.col("top.b").alias("others"), F.col("top.score").alias("scores"))
     )
 
 

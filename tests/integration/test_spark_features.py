@@ -421,25 +421,24 @@ def test_basket_cap_and_top_k(spark: Any) -> None:
         ("s", "a", at(0, 3)),
         ("s", "c", at(0, 4)),  # third distinct item: beyond a cap of 2
         ("t", "b", at(0, 5)),
-        ("t", "c", at(0, 6)),
+        ("t", "d", at(0, 6)),
     ]
     events = spark.createDataFrame(
         [("view", "u", item, ts, session, None) for session, item, ts in rows_],
         "event_type string, user_id string, item_id string, ts timestamp, session_id string, value double",
     )
     catalog = spark.createDataFrame([], spark_schema(CATALOG_SCHEMA))
-    capped = {
-        r["basket"]: r["items"] for r in baskets(enrich(events, catalog), "view", max_items=2).collect()
+    found = baskets(enrich(events, catalog), "view", max_items=2)
+    capped = {r["basket"]: [(x["item_id"], x["baskets"]) for x in r["items"]] for r in found.collect()}
+    # first touched first; b is in two baskets
+    assert capped == {"s:s": [("a", 1), ("b", 2)], "s:t": [("b", 2), ("d", 1)]}
+    top = {r["item_id"]: (r["others"], r["scores"]) for r in pair_scores(found, top_k=1).collect()}
+    # (a, b) and (b, d) both score 1 / sqrt(1 * 2): b keeps the lower id; c was capped out of s
+    assert top == {
+        "a": (["b"], [pytest.approx(1 / math.sqrt(2))]),
+        "b": (["a"], [pytest.approx(1 / math.sqrt(2))]),
+        "d": (["b"], [pytest.approx(1 / math.sqrt(2))]),
     }
-    assert capped == {"s:s": ["a", "b"], "s:t": ["b", "c"]}
-    top = {
-        r["item_id"]: r["others"]
-        for r in pair_scores(
-            spark.createDataFrame(list(capped.items()), "basket string, items array<string>"), top_k=1
-        ).collect()
-    }
-    # b is in both baskets: a (1 / sqrt(1 * 2)) and c tie, so the lower id wins
-    assert top == {"a": ["b"], "b": ["a"], "c": ["b"]}
 
 
 # --- the contract --------------------------------------------------------------------------------------
