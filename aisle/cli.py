@@ -248,16 +248,15 @@ def features_build_cmd(
     from datetime import date
 
     from aisle.errors import BadInput
-    from aisle.jobs import features_build_job
+    from aisle.jobs import FEATURE_STAGES, features_build_job
 
     try:
         since_date = date.fromisoformat(since) if since else None
     except ValueError:
         raise BadInput(f"--since must be a date like 2026-02-01 (got {since!r})") from None
     configure_logging(logging.WARNING)
-    with staged_progress("features", ["spark", "apply", "materialize"]) as step:
-        step("spark → apply → materialize")
-        summary = features_build_job(get_settings(), since=since_date)
+    with staged_progress("features", list(FEATURE_STAGES)) as step:
+        summary = features_build_job(get_settings(), since=since_date, progress=step)
     emit_summary("features.build", summary)
 
 

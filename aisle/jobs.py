@@ -65,14 +65,23 @@ def demo_ingest_job(settings: Settings, shop_dir: Path, stream_fraction: float =
     return {"batch": batch, "produced": produced, "stream": stream}
 
 
-def features_build_job(settings: Settings, since: Any = None) -> dict[str, Any]:
+FEATURE_STAGES = ("read", "user_features", "item_features", "user_category_affinity", "item_cooccurrence",
+                  "feast apply", "materialize")  # fmt: skip
+
+
+def features_build_job(
+    settings: Settings, since: Any = None, progress: Progress | None = None
+) -> dict[str, Any]:
     """Spark features from the lake → `feast apply` → incremental materialization into Redis."""
     from feature_repo.compute.build import build_features
     from feature_repo.store import apply, materialize
 
+    step = progress or (lambda _name: None)
     started = time.perf_counter()
-    spark = build_features(settings, since=since)
+    spark = build_features(settings, since=since, progress=step)
+    step("feast apply")
     applied = apply(settings)
+    step("materialize")
     online = materialize(settings)
     return {
         "spark": spark,
