@@ -9,14 +9,14 @@ import time
 from typing import Any
 
 from aisle.console import err_console
-from aisle.jobs import demo_ingest_job, features_build_job
+from aisle.jobs import demo_ingest_job, features_build_job, generate_job
 from aisle.settings import Settings, ensure_home
 
 
 def run_demo(
     settings: Settings, *, users: int, items: int, days: int, keep_services: bool = True
 ) -> dict[str, Any]:
-    from aisle.data.synthetic import ShopConfig, generate_shop, write_shop
+    from aisle.data.synthetic import ShopConfig
     from aisle.services import services_down, services_up
     from feature_repo.store import online_features
 
@@ -31,10 +31,8 @@ def run_demo(
     stages["services"] = services_up(settings)
     stages["services"]["seconds"] = round(time.perf_counter() - t, 2)
 
-    t = stage("2/4 synthetic shop")
-    shop = generate_shop(ShopConfig(users=users, items=items, days=days))
-    paths = write_shop(shop, settings.paths.raw / "shop")
-    stages["generate"] = {**shop.summary(), "paths": paths, "seconds": round(time.perf_counter() - t, 2)}
+    stage("2/4 synthetic shop")
+    stages["generate"] = generate_job(settings, ShopConfig(users=users, items=items, days=days))
 
     stage("3/4 ingestion: history from files, the last 20% live through Kafka")
     ingest = demo_ingest_job(settings, settings.paths.raw / "shop")
@@ -46,13 +44,13 @@ def run_demo(
             f"  quarantined {c['quarantined']:,}"
         )
 
-    t = stage("4/4 features: Spark → Feast offline store → Redis online store")
+    stage("4/4 features: Spark → Feast offline store → Redis online store")
     features = features_build_job(settings)
     stages["features"] = features
     for name, table in features["spark"]["tables"].items():
         err_console.print(f"{name:24} {table['rows']:>8,} rows")
     err_console.print(f"materialized to Redis    {features['materialize']['rows']:>8,} rows")
-    sample = shop.events["user_id"][0].as_py()
+    sample = _first_user(settings)
     online = online_features(settings, sample)["user"]
     shown = {k.split("__")[1]: v for k, v in online.items() if k.endswith(("views_30d", "fav_category_30d"))}
     err_console.print(f"online features of {sample}: {shown}")
@@ -72,3 +70,11 @@ def run_demo(
     if not keep_services:
         stages["services_down"] = services_down(settings)
     return {"home": str(settings.paths.home), "stages": stages}
+
+
+def _first_user(settings: Settings) -> str:
+    import pyarrow.parquet as pq
+
+    return str(
+        pq.read_table(settings.paths.raw / "shop" / "events.parquet", columns=["user_id"])["user_id"][0]
+    )

@@ -7,6 +7,7 @@ checks happen later in :mod:`ingestion.validation`.
 
 from __future__ import annotations
 
+import csv
 import io
 import json
 from dataclasses import dataclass
@@ -174,16 +175,11 @@ def read_csv_bytes(data: bytes, source: str) -> ReadResult:
         reasons.append(f"{where}: expected {row.expected_columns} fields, got {row.actual_columns}")
         return "skip"
 
-    try:
-        header = pacsv.read_csv(io.BytesIO(data), read_options=pacsv.ReadOptions(block_size=1 << 16))
-        names = header.column_names
-    except pa.ArrowInvalid as exc:
-        if "Empty CSV file" in str(exc):
-            return ReadResult(pa.table({}), empty_rejected(), source)
-        names = None
-    if names is None:
-        first = data.split(b"\n", 1)[0].decode("utf-8", errors="replace")
-        names = [c.strip() for c in first.split(",")]
+    if not data.strip():
+        return ReadResult(pa.table({}), empty_rejected(), source)
+    # the header alone, with the csv module's quoting rules (Arrow would parse the whole file for it)
+    first_line = data.split(b"\n", 1)[0].decode("utf-8", errors="replace").rstrip("\r")
+    names = [name.strip() for name in next(csv.reader([first_line]))]
     table = pacsv.read_csv(
         io.BytesIO(data),
         parse_options=pacsv.ParseOptions(invalid_row_handler=on_invalid),
