@@ -16,6 +16,8 @@ import scipy.sparse as sp
 
 from feature_repo.tables import EVENT_WEIGHTS
 
+#: Popularity's weight when it only breaks ties under an item-to-item score.
+FALLBACK_SCALE = 1e-6
 #: Users scored per block: bounds the dense (users × items) score matrix to ~160 MB at 20k items.
 BATCH_USERS = 1024
 
@@ -61,6 +63,20 @@ class ScoringRecommender(ABC):
 
     def _popularity_rows(self, n: int) -> np.ndarray:
         return np.broadcast_to(self.popularity_, (n, len(self.popularity_))).copy()
+
+    def _item_to_item_scores(
+        self, user_rows: np.ndarray, profile: sp.csr_matrix, item_item: sp.csr_matrix
+    ) -> np.ndarray:
+        """``profile[user] @ item_item`` for known users, over popularity scaled down to a tie-breaker
+        (far below one unit of item-to-item score): users without history get the popularity ranking."""
+        scores = self._popularity_rows(len(user_rows))
+        top = scores.max() if scores.size else 0.0
+        if top > 0:
+            scores *= FALLBACK_SCALE / top
+        known = np.flatnonzero(user_rows >= 0)
+        if known.size:
+            scores[known] += (profile[user_rows[known]] @ item_item).toarray()
+        return scores
 
     def recommend(self, user_ids: Sequence[str], k: int, exclude_seen: bool = True) -> dict[str, list[str]]:
         """Top-``k`` item ids per user, best first, never an item the user touched in training.

@@ -12,9 +12,6 @@ import scipy.sparse as sp
 
 from models.baselines._base import ScoringRecommender
 
-#: Popularity enters as a tie-breaker only: far below one co-occurrence, but orders the rest sensibly.
-_FALLBACK_SCALE = 1e-6
-
 
 class CooccurrenceRecommender(ScoringRecommender):
     """Score(j) = sum over the user's ``recent`` latest items i of P(j | i in the same session).
@@ -59,11 +56,4 @@ class CooccurrenceRecommender(ScoringRecommender):
         )
 
     def _score(self, user_rows: np.ndarray) -> np.ndarray:
-        scores = self._popularity_rows(len(user_rows))
-        top = scores.max() if scores.size else 0.0
-        if top > 0:
-            scores *= _FALLBACK_SCALE / top
-        known = np.flatnonzero(user_rows >= 0)
-        if known.size:
-            scores[known] += (self.anchors_[user_rows[known]] @ self.cooccurrence_).toarray()
-        return scores
+        return self._item_to_item_scores(user_rows, self.anchors_, self.cooccurrence_)

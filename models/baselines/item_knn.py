@@ -8,8 +8,6 @@ import scipy.sparse as sp
 
 from models.baselines._base import ScoringRecommender
 
-_FALLBACK_SCALE = 1e-6
-
 
 def _keep_top_per_row(matrix: sp.csr_matrix, k: int) -> sp.csr_matrix:
     """Keep each row's ``k`` largest entries: long tails of tiny similarities are mostly noise."""
@@ -53,11 +51,4 @@ class ItemKNNRecommender(ScoringRecommender):
         self.profile_ = (self.seen_ > 0).astype(np.float64).tocsr()
 
     def _score(self, user_rows: np.ndarray) -> np.ndarray:
-        scores = self._popularity_rows(len(user_rows))
-        top = scores.max() if scores.size else 0.0
-        if top > 0:
-            scores *= _FALLBACK_SCALE / top
-        known = np.flatnonzero(user_rows >= 0)
-        if known.size:
-            scores[known] += (self.profile_[user_rows[known]] @ self.similarity_).toarray()
-        return scores
+        return self._item_to_item_scores(user_rows, self.profile_, self.similarity_)
