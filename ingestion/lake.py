@@ -31,7 +31,7 @@ import pyarrow.compute as pc
 import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 
-from aisle.schemas import CATALOG_SCHEMA, EVENT_SCHEMA, REJECTED_SCHEMA
+from aisle.schemas import CATALOG_SCHEMA, EVENT_SCHEMA, REJECTED_SCHEMA, USER_SCHEMA
 
 QUARANTINE_SCHEMA = pa.schema(
     [*REJECTED_SCHEMA, pa.field("key", pa.uint64()), pa.field("quarantined_at", pa.timestamp("us", tz="UTC"))]
@@ -197,6 +197,7 @@ class EventLake(_PartStore):
     def __init__(self, lake_root: Path) -> None:
         super().__init__(lake_root / "events")
         self.catalog_path = lake_root / "catalog" / "catalog.parquet"
+        self.users_path = lake_root / "users" / "users.parquet"
 
     def _partition_days(self, table: pa.Table) -> np.ndarray:
         return _days(table["ts"])
@@ -214,19 +215,25 @@ class EventLake(_PartStore):
 
     def upsert_catalog(self, catalog: pa.Table) -> int:
         """Merge items into the lake's catalog (newer rows win); returns the catalog size."""
-        catalog = catalog.select(CATALOG_SCHEMA.names).cast(CATALOG_SCHEMA)
-        with file_lock(self.catalog_path.parent / ".lock"):
-            old = self.read_catalog()
-            if old is not None:
-                keep = pc.invert(pc.is_in(old["item_id"], catalog["item_id"]))
-                catalog = pa.concat_tables([old.filter(keep).cast(CATALOG_SCHEMA), catalog])
-            self.catalog_path.parent.mkdir(parents=True, exist_ok=True)
-            tmp = self.catalog_path.with_suffix(".tmp")
-            pq.write_table(
-                catalog.sort_by("item_id"), tmp, coerce_timestamps="us", allow_truncated_timestamps=True
-            )
-            os.replace(tmp, self.catalog_path)
-        return catalog.num_rows
+        return upsert_table(self.catalog_path, catalog, "item_id", CATALOG_SCHEMA)
+
+    def upsert_users(self, users: pa.Table) -> int:
+        """Users carry attributes, not events: merged like the catalog; returns the number of users."""
+        return upsert_table(self.users_path, users, "user_id", USER_SCHEMA)
+
+
+def upsert_table(path: Path, table: pa.Table, key: str, schema: pa.Schema) -> int:
+    """Replace ``path`` by its rows whose ``key`` is not in ``table``, plus ``table`` (locked, atomic)."""
+    table = table.select(schema.names).cast(schema)
+    with file_lock(path.parent / ".lock"):
+        if path.exists():
+            old = pq.read_table(path).cast(schema)
+            table = pa.concat_tables([old.filter(pc.invert(pc.is_in(old[key], table[key]))), table])
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(".tmp")
+        pq.write_table(table.sort_by(key), tmp, coerce_timestamps="us", allow_truncated_timestamps=True)
+        os.replace(tmp, path)
+    return table.num_rows
 
 
 class Quarantine(_PartStore):

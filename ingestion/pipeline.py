@@ -13,13 +13,11 @@ from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
-import pyarrow.compute as pc
-import pyarrow.parquet as pq
 
 from aisle.errors import AisleError, BadInput
-from aisle.schemas import REJECTED_SCHEMA, USER_SCHEMA
+from aisle.schemas import REJECTED_SCHEMA
 from aisle.settings import Settings, ensure_home
-from ingestion.lake import EventLake, Quarantine, WriteCounts, file_lock
+from ingestion.lake import EventLake, Quarantine, WriteCounts
 from ingestion.readers import ReadResult, empty_rejected, file_format, read_file
 
 DIR_SUFFIXES = (".csv", ".jsonl", ".ndjson", ".parquet")
@@ -122,19 +120,7 @@ class Ingester:
         }
 
     def ingest_users(self, table: pa.Table) -> int:
-        """Users carry no events, only attributes; they are upserted like the catalog."""
-        path = self.settings.paths.lake / "users" / "users.parquet"
-        users = table.select(USER_SCHEMA.names).cast(USER_SCHEMA)
-        with file_lock(path.parent / ".lock"):
-            if path.exists():
-                old = pq.read_table(path).cast(USER_SCHEMA)
-                users = pa.concat_tables(
-                    [old.filter(pc.invert(pc.is_in(old["user_id"], users["user_id"]))), users]
-                )
-            path.parent.mkdir(parents=True, exist_ok=True)
-            pq.write_table(users, path.with_suffix(".tmp"), coerce_timestamps="us")
-            path.with_suffix(".tmp").replace(path)
-        return users.num_rows
+        return self.lake.upsert_users(table)
 
 
 def expand_paths(paths: Iterable[Path]) -> dict[str, list[Path]]:
