@@ -248,14 +248,15 @@ def features_build_cmd(
     from datetime import date
 
     from aisle.errors import BadInput
-    from aisle.jobs import FEATURE_STAGES, features_build_job
+    from aisle.jobs import features_build_job
+    from feature_repo.compute.build import STAGES
 
     try:
         since_date = date.fromisoformat(since) if since else None
     except ValueError:
         raise BadInput(f"--since must be a date like 2026-02-01 (got {since!r})") from None
     configure_logging(logging.WARNING)
-    with staged_progress("features", list(FEATURE_STAGES)) as step:
+    with staged_progress("features", [*STAGES, "feast apply", "materialize"]) as step:
         summary = features_build_job(get_settings(), since=since_date, progress=step)
     emit_summary("features.build", summary)
 

@@ -43,7 +43,7 @@ def demo_ingest_job(settings: Settings, shop_dir: Path, stream_fraction: float =
 
     from aisle.data.synthetic import write_events
     from ingestion.pipeline import ingest_batch
-    from ingestion.stream import consume_stream, produce_messages, stream_file
+    from ingestion.stream import consume_stream, produce_messages, stream_events
 
     events = pq.read_table(shop_dir / "events.parquet").sort_by("ts")
     cut = int(events.num_rows * (1.0 - stream_fraction))
@@ -51,7 +51,7 @@ def demo_ingest_job(settings: Settings, shop_dir: Path, stream_fraction: float =
     history.parent.mkdir(parents=True, exist_ok=True)
     write_events(events.slice(0, cut), history)
     batch = ingest_batch(settings, [shop_dir / "catalog.parquet", shop_dir / "users.parquet", history])
-    produced = stream_file(settings, shop_dir / "events.parquet", offset=cut)
+    produced = stream_events(settings, events.slice(cut))
     # a few broken messages, as any real producer sends now and then: the gate must quarantine them
     bad = [
         b'{"event_id": "demo-bad-1", "event_type": "view", "user_id": ',
@@ -63,10 +63,6 @@ def demo_ingest_job(settings: Settings, shop_dir: Path, stream_fraction: float =
     produce_messages(settings, bad)
     stream = consume_stream(settings, idle_exit_seconds=3.0, max_seconds=300.0)
     return {"batch": batch, "produced": produced, "stream": stream}
-
-
-FEATURE_STAGES = ("read", "user_features", "item_features", "user_category_affinity", "item_cooccurrence",
-                  "feast apply", "materialize")  # fmt: skip
 
 
 def features_build_job(

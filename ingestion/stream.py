@@ -100,11 +100,22 @@ def stream_file(
     if "ts" in events.column_names:
         events = events.sort_by("ts")
     events = events.slice(offset, limit if limit is not None else None)
+    summary = stream_events(settings, events, rate=rate, progress=progress)
+    return {**summary, "source": str(path), "offset": offset, "unreadable_rows": result.rejected.num_rows}
+
+
+def stream_events(
+    settings: Settings,
+    events: pa.Table,
+    *,
+    rate: float | None = None,
+    progress: Callable[[int], None] | None = None,
+) -> dict[str, Any]:
+    """Send events in the order given, keyed by user so one shopper's events stay in order."""
     keys = None
     if "user_id" in events.column_names:
         keys = [u.encode() if u else None for u in events["user_id"].to_pylist()]
-    summary = produce_messages(settings, events_to_json_lines(events), keys, rate=rate, progress=progress)
-    return {**summary, "source": str(path), "offset": offset, "unreadable_rows": result.rejected.num_rows}
+    return produce_messages(settings, events_to_json_lines(events), keys, rate=rate, progress=progress)
 
 
 # ----------------------------------------------------------------------------- consuming
@@ -137,7 +148,7 @@ def consume_stream(
     progress: Callable[[IngestCounts], None] | None = None,
 ) -> dict[str, Any]:
     """Consume the events topic into the lake until a bound is hit (or forever when none is given)."""
-    from kafka.errors import CommitFailedError, KafkaError
+    from kafka.errors import KafkaError  # CommitFailedError included
 
     from aisle.services import kafka_bootstrap
 
@@ -183,7 +194,7 @@ def consume_stream(
             counts = ingester.ingest_events(result)
             try:
                 consumer.commit()  # only after the rows are durably in the lake / quarantine
-            except (CommitFailedError, KafkaError) as exc:
+            except KafkaError as exc:
                 log.warning("offset commit failed (%s); the batch will be replayed and deduplicated", exc)
             totals += counts
             batches += 1
