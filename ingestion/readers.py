@@ -10,6 +10,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -37,10 +38,19 @@ class ReadResult:
         return self.rows.num_rows + self.rejected.num_rows
 
 
-def rejected_table(rows: list[str], reasons: list[str], source: str, stage: str) -> pa.Table:
+def rejected_table(
+    rows: Sequence[str] | pa.Array, reasons: Sequence[str] | pa.Array, source: str, stage: str
+) -> pa.Table:
+    """Rows for the quarantine: original row text, reason, and where and at which stage it failed."""
     n = len(rows)
     return pa.table(
-        {"row": rows, "reason": reasons, "source": [source] * n, "stage": [stage] * n}, schema=REJECTED_SCHEMA
+        {
+            "row": rows,
+            "reason": reasons,
+            "source": pa.repeat(pa.scalar(source, pa.string()), n),
+            "stage": pa.repeat(pa.scalar(stage, pa.string()), n),
+        },
+        schema=REJECTED_SCHEMA,
     )
 
 

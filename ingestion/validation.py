@@ -52,6 +52,7 @@ from aisle.schemas import (
     TS_TYPE,
 )
 from aisle.settings import Settings
+from ingestion.readers import empty_rejected, rejected_table
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -98,10 +99,6 @@ class GateResult:
     failure_rate: float
     refused: bool
     stats: dict[str, Any] = field(default_factory=dict)
-
-
-def empty_rejected() -> pa.Table:
-    return REJECTED_SCHEMA.empty_table()
 
 
 # ----------------------------------------------------------------------------- parse stage
@@ -459,16 +456,7 @@ def _rows_as_json(table: pa.Table) -> pa.Array:
 
 
 def _rejected(rows: pa.Table, reasons: pa.Array, source: str, stage: str) -> pa.Table:
-    n = rows.num_rows
-    return pa.Table.from_arrays(
-        [
-            _rows_as_json(rows),
-            pc.cast(reasons, pa.string()),
-            pa.repeat(pa.scalar(source, pa.string()), n),
-            pa.repeat(pa.scalar(stage, pa.string()), n),
-        ],
-        schema=REJECTED_SCHEMA,
-    )
+    return rejected_table(_rows_as_json(rows), pc.cast(reasons, pa.string()), source, stage)
 
 
 def _reconcile(total: int, good: pa.Table, bad: pa.Table, where: str) -> None:
