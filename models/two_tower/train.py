@@ -497,12 +497,7 @@ def _train(
         )
 
     task = tfrs.tasks.Retrieval(temperature=cfg.temperature, remove_accidental_hits=True)
-    import os
-
-    if os.environ.get("XOPT") == "adam":
-        optimizer = tf.keras.optimizers.Adam(cfg.learning_rate)
-    else:
-        optimizer = tf.keras.optimizers.Adagrad(cfg.learning_rate)
+    optimizer = tf.keras.optimizers.Adagrad(cfg.learning_rate)
     variables = list(
         {v.ref(): v for m in (towers.user_core, towers.item_core) for v in m.trainable_variables}.keys()
     )
