@@ -374,6 +374,11 @@ def _root(
     """Aisle: real-time personalized product recommendations, run as an MLOps pipeline."""
 
 
+from aisle import cli_models  # noqa: E402 - needs handles_errors and app from above
+
+cli_models.register(app, handles_errors)
+
+
 def main() -> None:
     import warnings
 

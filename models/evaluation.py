@@ -13,7 +13,7 @@ differences of a point or two noise.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Final, Protocol, Self, runtime_checkable
 
 import numpy as np
@@ -302,3 +302,23 @@ def evaluate(
     else:
         catalog_items = sorted(set(split.train["item_id"]) | set(split.test["item_id"]))
     return summarize(per_user, k_values, catalog_items, n_boot=n_boot, seed=seed)
+
+
+def subsample_users(split: Split, max_users: int, seed: int = 0) -> Split:
+    """The same split scored on at most ``max_users`` test users (a seeded uniform sample).
+
+    Full ranking costs users × catalog; on a large shop a few thousand users already give tight
+    bootstrap intervals, so evaluation samples rather than skipping models. Both segments are sampled
+    at the same rate, so their shares stay those of the population.
+    """
+    if len(split.users) <= max_users:
+        return split
+    rng = np.random.default_rng(seed)
+    keep = np.sort(rng.choice(split.users, size=max_users, replace=False))
+    return replace(
+        split,
+        relevance=split.relevance.loc[split.relevance["user_id"].isin(keep)].reset_index(drop=True),
+        users=keep,
+        with_history=split.with_history[np.isin(split.with_history, keep)],
+        without_history=split.without_history[np.isin(split.without_history, keep)],
+    )

@@ -1,0 +1,373 @@
+"""The hybrid policy serving uses: retrieve from three sources, rank with Wide & Deep, fall back to trending.
+
+Why three sources: the two-tower model knows long-term taste, co-occurrence of the last few items knows
+the current shopping intent (phone → case) within seconds of a click, and trending covers what is new
+and hot, which neither learned source has seen enough of. The ranker then orders the union with user
+and item features. Users with no history at all (and no recent items from the stream) get trending,
+which on a shop with drifting popularity beats all-time popularity; nothing in this path can fail on
+an unknown user.
+
+The policy is built from fitted parts (in-memory models or their exported artifacts, which share the
+``embed_users``/``search``/``score`` interface), evaluated as a ``Recommender`` and exported as one
+directory that MLflow registers and serving loads.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any, Protocol, Self
+
+import numpy as np
+import pandas as pd
+import scipy.sparse as sp
+
+from models.features import USER_CATEGORICAL, USER_NUMERIC, pair_frame
+
+#: The two-tower query's numeric features and the Feast user feature each is read from.
+TOWER_NUMERIC = {
+    "views_30d": "user_features__views_30d",
+    "carts_30d": "user_features__carts_30d",
+    "purchases_30d": "user_features__purchases_30d",
+}
+COLD_START = "cold_start"
+HYBRID = "hybrid"
+#: Users scored together: bounds the dense co-occurrence block and the ranker's frame.
+BLOCK_USERS = 256
+
+
+class Retriever(Protocol):
+    @property
+    def item_ids(self) -> Any: ...  # embedding row order: an array (artifact) or a method (model)
+
+    def item_embeddings(self) -> np.ndarray: ...
+
+    def embed_users(self, queries: pd.DataFrame) -> np.ndarray: ...
+
+    def search(
+        self, user_embeddings: np.ndarray, k: int, exclude: Sequence[set[str]] | None = None
+    ) -> tuple[list[list[str]], list[list[float]]]: ...
+
+
+class Ranker(Protocol):
+    def score(self, frame: pd.DataFrame) -> np.ndarray: ...
+
+
+@dataclass(frozen=True)
+class PolicyConfig:
+    retrieval_candidates: int = 100
+    cooccurrence_candidates: int = 50
+    trending_candidates: int = 50
+    recent_items: int = 20
+
+
+@dataclass
+class Recommendation:
+    items: list[str]
+    scores: list[float]
+    source: str  # "hybrid" or "cold_start"
+
+
+class HybridPolicy:
+    """Candidates = two-tower ∪ co-occurrence(recent items) ∪ trending, minus seen; ranked by the ranker."""
+
+    def __init__(
+        self,
+        retriever: Retriever,
+        ranker: Ranker | None,
+        item_ids: np.ndarray,
+        cooccurrence: sp.csr_matrix,
+        trending: np.ndarray,
+        popularity: np.ndarray,
+        item_features: pd.DataFrame,
+        config: PolicyConfig = PolicyConfig(),
+        meta: Mapping[str, Any] | None = None,
+    ):
+        if cooccurrence.shape != (len(item_ids), len(item_ids)):
+            raise ValueError("co-occurrence matrix does not match the item ids")
+        if len(trending) != len(item_ids) or len(popularity) != len(item_ids):
+            raise ValueError("trending/popularity vectors do not match the item ids")
+        self.retriever = retriever
+        self.ranker = ranker
+        self.item_ids = np.asarray(item_ids, dtype=object)
+        self.item_index = pd.Index(self.item_ids)
+        self.cooccurrence = cooccurrence.tocsr()
+        self.trending = np.asarray(trending, dtype=np.float64)
+        self.popularity = np.asarray(popularity, dtype=np.float64)
+        self.item_features = item_features
+        self.config = config
+        self.meta = dict(meta or {})
+        # trending order with ties broken by item id, computed once
+        self._trending_order = np.lexsort((self.item_ids.astype(str), -self.trending))
+        self._tower_cache: tuple[pd.Index, np.ndarray] | None = None
+
+    # ------------------------------------------------------------------ recommending
+
+    def recommend(
+        self, queries: pd.DataFrame, k: int, seen: Sequence[set[str]] | None = None
+    ) -> list[Recommendation]:
+        """One recommendation list per query row (same order).
+
+        ``queries``: ``user_id``, ``recent_items`` (newest first; may be empty) and the Feast user
+        feature columns (missing ones are treated as null). ``seen``: items never to recommend per row.
+        """
+        if k <= 0:
+            return [Recommendation([], [], HYBRID) for _ in range(len(queries))]
+        queries = self._complete(queries)
+        seen = list(seen) if seen is not None else [set() for _ in range(len(queries))]
+        if len(seen) != len(queries):
+            raise ValueError("seen must have one set per query row")
+        out: list[Recommendation | None] = [None] * len(queries)
+        warm = np.flatnonzero(queries["recent_items"].map(len).to_numpy() > 0)
+        for row in np.setdiff1d(np.arange(len(queries)), warm):
+            out[row] = self._cold(k, seen[row])
+        for start in range(0, len(warm), BLOCK_USERS):
+            rows = warm[start : start + BLOCK_USERS]
+            block = self._ranked(queries.iloc[rows].reset_index(drop=True), [seen[r] for r in rows], k)
+            for row, rec in zip(rows, block, strict=True):
+                out[row] = rec
+        return [r for r in out if r is not None]
+
+    def _complete(self, queries: pd.DataFrame) -> pd.DataFrame:
+        frame = queries.reset_index(drop=True).copy()
+        frame["user_id"] = frame["user_id"].astype(str)
+        if "recent_items" not in frame:
+            frame["recent_items"] = [[] for _ in range(len(frame))]
+        frame["recent_items"] = [
+            [str(i) for i in items][: self.config.recent_items]
+            if isinstance(items, list | tuple | np.ndarray)
+            else []
+            for items in frame["recent_items"]
+        ]
+        for col in (*USER_NUMERIC, *USER_CATEGORICAL):
+            if col not in frame:
+                frame[col] = None
+        for tower_col, feast_col in TOWER_NUMERIC.items():
+            if tower_col not in frame:
+                frame[tower_col] = pd.to_numeric(frame[feast_col], errors="coerce").fillna(0.0)
+        return frame
+
+    def _cold(self, k: int, seen: set[str]) -> Recommendation:
+        items: list[str] = []
+        scores: list[float] = []
+        for idx in self._trending_order:
+            item = self.item_ids[idx]
+            if item in seen:
+                continue
+            items.append(str(item))
+            scores.append(float(self.trending[idx]))
+            if len(items) == k:
+                break
+        return Recommendation(items, scores, COLD_START)
+
+    def _signals(self, queries: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+        """Per query row: the two-tower user embedding and the dense co-occurrence score row.
+
+        Co-occurrence scores are the sum over the user's recent items of P(item | anchor in the same
+        session), exactly what the co-occurrence baseline ranks by.
+        """
+        history = _history(self.retriever)
+        tower_queries = queries.assign(recent_items=[items[:history] for items in queries["recent_items"]])
+        embeddings = np.asarray(self.retriever.embed_users(tower_queries), dtype=np.float32)
+        rows, cols = [], []
+        for r, items in enumerate(queries["recent_items"]):
+            idx = self.item_index.get_indexer(items)
+            idx = idx[idx >= 0]
+            rows.extend([r] * len(idx))
+            cols.extend(idx.tolist())
+        anchors = sp.csr_matrix((np.ones(len(rows)), (rows, cols)), shape=(len(queries), len(self.item_ids)))
+        return embeddings, (anchors @ self.cooccurrence).toarray()
+
+    def _tower_items(self) -> tuple[pd.Index, np.ndarray]:
+        if self._tower_cache is None:
+            ids = self.retriever.item_ids  # an attribute on artifacts, a method on models
+            ids = ids() if callable(ids) else ids
+            self._tower_cache = (
+                pd.Index(np.asarray(ids).astype(str)),
+                np.asarray(self.retriever.item_embeddings()),
+            )
+        return self._tower_cache
+
+    def pair_scores(self, pairs: pd.DataFrame, embeddings: np.ndarray, cooc: np.ndarray) -> pd.DataFrame:
+        """Add ``tower_score`` (user · item embedding) and ``cooc_score`` to (row, item_id) pairs.
+
+        These retrieval signals are the ranker's strongest inputs; items a source does not know score 0.
+        """
+        rows = pairs["row"].to_numpy(dtype=np.int64)
+        tower_index, tower_emb = self._tower_items()
+        t_idx = tower_index.get_indexer(pairs["item_id"].astype(str))
+        tower = np.zeros(len(pairs), dtype=np.float64)
+        known = t_idx >= 0
+        tower[known] = np.einsum("ij,ij->i", embeddings[rows[known]], tower_emb[t_idx[known]])
+        c_idx = self.item_index.get_indexer(pairs["item_id"].astype(str))
+        co = np.zeros(len(pairs), dtype=np.float64)
+        known = c_idx >= 0
+        co[known] = cooc[rows[known], c_idx[known]]
+        return pairs.assign(tower_score=tower, cooc_score=co)
+
+    def candidates(
+        self, queries: pd.DataFrame, seen: Sequence[set[str]]
+    ) -> tuple[pd.DataFrame, np.ndarray, np.ndarray]:
+        """The union of the three sources per query row, minus seen items, with retrieval scores.
+
+        Returns (pairs with row, user_id, item_id, tower_score, cooc_score; embeddings; co-occurrence rows).
+        """
+        cfg = self.config
+        embeddings, cooc = self._signals(queries)
+        tt_items, _ = self.retriever.search(embeddings, cfg.retrieval_candidates, exclude=list(seen))
+        row_col: list[int] = []
+        item_col: list[str] = []
+        for r in range(len(queries)):
+            chosen = dict.fromkeys(tt_items[r])
+            nz = np.flatnonzero(cooc[r] > 0)
+            if nz.size > cfg.cooccurrence_candidates:
+                nz = nz[
+                    np.argpartition(-cooc[r, nz], cfg.cooccurrence_candidates - 1)[
+                        : cfg.cooccurrence_candidates
+                    ]
+                ]
+            chosen.update(dict.fromkeys(str(i) for i in self.item_ids[nz]))
+            hot = self._trending_order[: cfg.trending_candidates + len(seen[r])]
+            chosen.update(dict.fromkeys(str(i) for i in self.item_ids[hot]))
+            kept = [c for c in chosen if c not in seen[r]]
+            row_col.extend([r] * len(kept))
+            item_col.extend(kept)
+        pairs = pd.DataFrame({"row": np.asarray(row_col, dtype=np.int64), "item_id": item_col})
+        pairs["user_id"] = queries["user_id"].to_numpy()[pairs["row"].to_numpy()] if len(pairs) else []
+        return self.pair_scores(pairs, embeddings, cooc), embeddings, cooc
+
+    def features(self, queries: pd.DataFrame, pairs: pd.DataFrame) -> pd.DataFrame:
+        """The ranker's input for scored pairs: Feast user and item features, pair columns, scores."""
+        user_features = queries.drop_duplicates("user_id").set_index("user_id")[
+            [*USER_NUMERIC, *USER_CATEGORICAL]
+        ]
+        frame = pair_frame(pairs, user_features, self.item_features)
+        frame["tower_score"] = pairs["tower_score"].to_numpy()
+        frame["cooc_score"] = pairs["cooc_score"].to_numpy()
+        return frame
+
+    def _ranked(self, queries: pd.DataFrame, seen: Sequence[set[str]], k: int) -> list[Recommendation]:
+        pairs, _, _ = self.candidates(queries, seen)
+        if self.ranker is None:
+            raise RuntimeError("this policy has no ranker (a candidate generator only)")
+        if len(pairs):
+            pairs["score"] = np.asarray(self.ranker.score(self.features(queries, pairs)), dtype=np.float64)
+        else:
+            pairs["score"] = np.array([], dtype=np.float64)
+        ordered = pairs.sort_values(["row", "score", "item_id"], ascending=[True, False, True], kind="stable")
+        top = ordered.groupby("row", sort=True).head(k)
+        out = [Recommendation([], [], HYBRID) for _ in range(len(queries))]
+        for r, part in top.groupby("row", sort=True):
+            out[int(r)] = Recommendation(
+                part["item_id"].tolist(), part["score"].astype(float).tolist(), HYBRID
+            )
+        return out
+
+    # ------------------------------------------------------------------ persistence
+
+    def export(self, out_dir: Path, retriever_dir: str = "two_tower", ranker_dir: str = "wide_deep") -> Path:
+        """Write the policy's own state next to the retriever's and ranker's exported artifacts.
+
+        The caller exports those two (``models.two_tower.export`` / ``models.wide_deep.export``) into
+        ``out_dir / retriever_dir`` and ``out_dir / ranker_dir``; this writes the rest.
+        """
+        out_dir.mkdir(parents=True, exist_ok=True)
+        sp.save_npz(out_dir / "cooccurrence.npz", self.cooccurrence.astype(np.float32))
+        np.savez(out_dir / "vectors.npz", trending=self.trending, popularity=self.popularity)
+        (out_dir / "item_ids.json").write_text(json.dumps([str(i) for i in self.item_ids]))
+        features = self.item_features.copy()
+        features.index = features.index.astype(str)
+        features.index.name = "item_id"
+        features.reset_index().to_parquet(out_dir / "item_features.parquet", index=False)
+        manifest = {
+            "config": asdict(self.config),
+            "retriever": retriever_dir,
+            "ranker": ranker_dir,
+            "meta": self.meta,
+        }
+        (out_dir / "policy.json").write_text(json.dumps(manifest, indent=2, default=str))
+        return out_dir
+
+    @classmethod
+    def load(cls, policy_dir: Path) -> Self:
+        """Load an exported policy (the directory ``export`` wrote, as MLflow stores it)."""
+        from models.two_tower.export import TwoTowerArtifact
+        from models.wide_deep.export import WideDeepArtifact
+
+        manifest = json.loads((policy_dir / "policy.json").read_text())
+        vectors = np.load(policy_dir / "vectors.npz")
+        features = pd.read_parquet(policy_dir / "item_features.parquet").set_index("item_id")
+        return cls(
+            retriever=TwoTowerArtifact.load(policy_dir / manifest["retriever"]),
+            ranker=WideDeepArtifact.load(policy_dir / manifest["ranker"]),
+            item_ids=np.asarray(json.loads((policy_dir / "item_ids.json").read_text()), dtype=object),
+            cooccurrence=sp.load_npz(policy_dir / "cooccurrence.npz").tocsr(),
+            trending=vectors["trending"],
+            popularity=vectors["popularity"],
+            item_features=features,
+            config=PolicyConfig(**manifest["config"]),
+            meta=manifest.get("meta", {}),
+        )
+
+
+def _history(retriever: Retriever) -> int:
+    """How many recent items the retriever's user tower takes (artifact attribute or model config)."""
+    value = getattr(retriever, "history", None) or getattr(
+        getattr(retriever, "config", None), "history", None
+    )
+    return int(value) if value else 10
+
+
+def recent_items(events: pd.DataFrame, limit: int) -> dict[str, list[str]]:
+    """user → distinct items of the user's positive interactions, newest first, at most ``limit``.
+
+    The offline twin of the stream's ``user_recent`` feature, so evaluation and batch scoring give the
+    policy the same context serving reads from Redis.
+    """
+    positive = events.loc[events["event_type"].isin(("view", "click", "wishlist", "add_to_cart", "purchase"))]
+    latest = positive.sort_values("ts", kind="stable").drop_duplicates(["user_id", "item_id"], keep="last")
+    latest = latest.groupby("user_id", sort=False).tail(limit).iloc[::-1]
+    return {str(u): [str(i) for i in items] for u, items in latest.groupby("user_id", sort=False)["item_id"]}
+
+
+def build_queries(
+    user_ids: Sequence[str], recent: Mapping[str, list[str]], user_features: pd.DataFrame | None
+) -> pd.DataFrame:
+    """Query rows for the policy: id, recent items (empty for unknown users) and Feast user features."""
+    frame = pd.DataFrame({"user_id": [str(u) for u in user_ids]})
+    frame["recent_items"] = [list(recent.get(u, [])) for u in frame["user_id"]]
+    if user_features is not None and len(user_features):
+        cols = [c for c in (*USER_NUMERIC, *USER_CATEGORICAL) if c in user_features.columns]
+        joined = user_features[cols].reindex(frame["user_id"].to_numpy()).reset_index(drop=True)
+        frame = pd.concat([frame, joined], axis=1)
+    return frame
+
+
+class PolicyRecommender:
+    """The policy behind the evaluation ``Recommender`` protocol, with fixed per-user context."""
+
+    def __init__(
+        self,
+        policy: HybridPolicy,
+        recent: Mapping[str, list[str]],
+        seen: Mapping[str, set[str]],
+        user_features: pd.DataFrame | None,
+    ):
+        self.policy = policy
+        self.recent = recent
+        self.seen = seen
+        self.user_features = user_features
+        self.sources: dict[str, str] = {}
+
+    def fit(self, train: pd.DataFrame, catalog: pd.DataFrame | None = None) -> Self:
+        return self  # the parts are fitted separately; see models.pipeline
+
+    def recommend(self, user_ids: Sequence[str], k: int, exclude_seen: bool = True) -> dict[str, list[str]]:
+        users = [str(u) for u in user_ids]
+        queries = build_queries(users, self.recent, self.user_features)
+        seen = [self.seen.get(u, set()) if exclude_seen else set() for u in users]
+        recs = self.policy.recommend(queries, k, seen)
+        self.sources.update({u: r.source for u, r in zip(users, recs, strict=True)})
+        return {u: r.items for u, r in zip(users, recs, strict=True)}

@@ -1,0 +1,320 @@
+"""MLflow: where runs are tracked, how the policy is registered, and the gate that guards ``champion``.
+
+Aliases, never stages or "latest": serving asks for ``models:/aisle-recommender@champion``; every newly
+trained policy is registered and gets ``challenger``; only the gate (or a person, on the record, with
+``aisle models promote``) moves ``champion``. Each move is appended to the registered model's
+``champion_history`` tag, which is what ``rollback`` walks back.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from aisle.errors import AisleError, BadInput
+from aisle.settings import Settings, export_env
+from models.evaluation import paired_bootstrap_ci
+
+log = logging.getLogger(__name__)
+
+REGISTERED_MODEL = "aisle-recommender"
+EXPERIMENT = "aisle"
+CHAMPION = "champion"
+CHALLENGER = "challenger"
+HISTORY_TAG = "champion_history"
+GATE_METRIC = "ndcg@10"
+POLICY_ARTIFACT = "policy"
+
+
+def _mlflow(settings: Settings) -> Any:
+    export_env(
+        {
+            "MLFLOW_TRACKING_URI": settings.effective_mlflow_uri,
+            "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR": "false",
+        }
+    )
+    logging.getLogger("mlflow").setLevel(logging.ERROR)  # per-call INFO/WARNING chatter, not for users
+    logging.getLogger("alembic").setLevel(logging.WARNING)
+    import mlflow
+
+    settings.paths.mlflow.mkdir(parents=True, exist_ok=True)
+    mlflow.set_tracking_uri(settings.effective_mlflow_uri)
+    return mlflow
+
+
+def experiment_id(settings: Settings) -> str:
+    """The ``aisle`` experiment, created with its artifacts under ``$AISLE_HOME/mlflow/artifacts``."""
+    mlflow = _mlflow(settings)
+    existing = mlflow.get_experiment_by_name(EXPERIMENT)
+    if existing is not None:
+        return str(existing.experiment_id)
+    location = (settings.paths.mlflow / "artifacts").resolve().as_uri()
+    return str(mlflow.create_experiment(EXPERIMENT, artifact_location=location))
+
+
+def client(settings: Settings) -> Any:
+    return _mlflow(settings).MlflowClient()
+
+
+def start_run(settings: Settings, name: str, run_id: str | None = None, parent: str | None = None) -> Any:
+    """Start (or resume, given ``run_id``) a run in the aisle experiment; nested under ``parent``."""
+    mlflow = _mlflow(settings)
+    if run_id is not None:
+        return mlflow.start_run(run_id=run_id)
+    tags = {"mlflow.parentRunId": parent} if parent else None
+    return mlflow.start_run(experiment_id=experiment_id(settings), run_name=name, tags=tags)
+
+
+def log_frame(settings: Settings, frame: pd.DataFrame, artifact_file: str) -> None:
+    """A table as an MLflow table artifact (JSON, shown in the UI) plus a CSV copy for people."""
+    mlflow = _mlflow(settings)
+    clean = frame.drop(columns=[c for c in frame.columns if c.startswith("_")])
+    mlflow.log_table(clean, artifact_file=artifact_file)
+    mlflow.log_text(clean.to_csv(index=False), artifact_file.rsplit(".", 1)[0] + ".csv")
+
+
+# ---------------------------------------------------------------- the gate
+
+
+@dataclass
+class GateDecision:
+    """What the gate decided and why, in words a person can act on."""
+
+    passed: bool
+    reasons: list[str] = field(default_factory=list)
+    comparisons: dict[str, dict[str, float]] = field(default_factory=dict)
+    checks: dict[str, bool] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def quality_gate(
+    challenger: pd.DataFrame,
+    references: Mapping[str, pd.DataFrame],
+    checks: Mapping[str, bool],
+    metric: str = GATE_METRIC,
+    n_boot: int = 1000,
+    seed: int = 0,
+) -> GateDecision:
+    """Refuse if the challenger is worse than any reference beyond the paired 95% bootstrap interval
+    (the interval of mean(challenger - reference) over the same test users lies wholly below zero), or
+    if any behavioural check failed.
+
+    ``challenger`` and each reference are per-user frames (``user_id`` + the metric column) from the
+    same split; users are aligned by id, so a reference evaluated on a different user set is refused
+    rather than compared unfairly.
+    """
+    decision = GateDecision(passed=True, checks=dict(checks))
+    base = challenger.set_index("user_id")[metric]
+    for name, frame in references.items():
+        other = frame.set_index("user_id")[metric]
+        common = base.index.intersection(other.index)
+        if len(common) == 0 or len(common) < 0.9 * len(base):
+            decision.passed = False
+            decision.reasons.append(f"{name}: evaluated on different users, cannot compare")
+            continue
+        a, b = base.loc[common].to_numpy(), other.loc[common].to_numpy()
+        lo, hi = paired_bootstrap_ci(a, b, n=n_boot, seed=seed)
+        diff = float(np.mean(a - b))
+        decision.comparisons[name] = {
+            "challenger": float(a.mean()),
+            name: float(b.mean()),
+            "diff": diff,
+            "ci_lo": lo,
+            "ci_hi": hi,
+            "users": float(len(common)),
+        }
+        if hi < 0:
+            decision.passed = False
+            decision.reasons.append(
+                f"worse than {name} on {metric}: {a.mean():.4f} vs {b.mean():.4f} "
+                f"(difference {diff:+.4f}, 95% CI [{lo:+.4f}, {hi:+.4f}] entirely below zero)"
+            )
+    for check, ok in checks.items():
+        if not ok:
+            decision.passed = False
+            decision.reasons.append(f"behavioural check failed: {check}")
+    return decision
+
+
+def behavioural_checks(
+    recommend: Callable[[list[str], int], dict[str, list[str]]],
+    users: Sequence[str],
+    seen: Mapping[str, set[str]],
+    catalog_items: set[str],
+    k: int = 10,
+) -> dict[str, bool]:
+    """Properties any policy must have, whatever its metrics: checked on real users and a made-up one.
+
+    ``recommend(users, k)`` must exclude seen items. The unknown user proves cold start answers rather
+    than failing; asking twice proves the answer is deterministic.
+    """
+    probe = [*users, "__gate_unknown_user__"]
+    first = recommend(probe, k)
+    second = recommend(probe, k)
+    full = min(k, len(catalog_items))
+    lists = [first.get(u, []) for u in probe]
+    return {
+        "no_seen_items": all(not (set(first.get(u, [])) & seen.get(u, set())) for u in probe),
+        "no_duplicates": all(len(items) == len(set(items)) for items in lists),
+        "items_in_catalog": all(set(items) <= catalog_items for items in lists),
+        "full_lists": all(
+            len(first.get(u, [])) >= min(full, len(catalog_items - seen.get(u, set()))) for u in probe
+        ),
+        "cold_start_answers": len(first.get("__gate_unknown_user__", [])) == full,
+        "deterministic": all(first.get(u) == second.get(u) for u in probe),
+    }
+
+
+# ---------------------------------------------------------------- registering and aliases
+
+
+def register_policy(settings: Settings, run_id: str, policy_dir: Path, tags: Mapping[str, str]) -> str:
+    """Log the exported policy as an MLflow pyfunc model in ``run_id``, register it, alias it challenger."""
+    from models.pyfunc import PolicyModel
+
+    mlflow = _mlflow(settings)
+    with mlflow.start_run(run_id=run_id):
+        info = mlflow.pyfunc.log_model(
+            name=POLICY_ARTIFACT,
+            python_model=PolicyModel(),
+            artifacts={POLICY_ARTIFACT: str(policy_dir)},
+            pip_requirements=_requirements(),
+        )
+    version = mlflow.register_model(info.model_uri, REGISTERED_MODEL, tags=dict(tags))
+    client(settings).set_registered_model_alias(REGISTERED_MODEL, CHALLENGER, version.version)
+    return str(version.version)
+
+
+def _requirements() -> list[str]:
+    """What the pyfunc needs to load, pinned to the versions that trained it."""
+    from importlib.metadata import version
+
+    names = (
+        "mlflow",
+        "tensorflow",
+        "tf-keras",
+        "tensorflow-recommenders",
+        "faiss-cpu",
+        "pandas",
+        "scipy",
+        "pyarrow",
+    )
+    return [f"{name}=={version(name)}" for name in names]
+
+
+def _history(settings: Settings) -> list[str]:
+    try:
+        model = client(settings).get_registered_model(REGISTERED_MODEL)
+    except Exception:  # RestException when nothing is registered yet
+        return []
+    return list(json.loads(model.tags.get(HISTORY_TAG, "[]")))
+
+
+def _version_exists(settings: Settings, version: str) -> bool:
+    try:
+        client(settings).get_model_version(REGISTERED_MODEL, version)
+    except Exception:
+        return False
+    return True
+
+
+def alias_version(settings: Settings, alias: str) -> str | None:
+    """The version an alias points at, or None if unset / nothing registered."""
+    try:
+        return str(client(settings).get_model_version_by_alias(REGISTERED_MODEL, alias).version)
+    except Exception:
+        return None
+
+
+def promote(settings: Settings, version: str, reason: str) -> dict[str, Any]:
+    """Point ``champion`` at ``version`` and record the move (and why) for rollback and audit."""
+    if not _version_exists(settings, version):
+        raise BadInput(f"{REGISTERED_MODEL} has no version {version}; see `aisle models list`")
+    c = client(settings)
+    previous = alias_version(settings, CHAMPION)
+    c.set_registered_model_alias(REGISTERED_MODEL, CHAMPION, version)
+    history = [*_history(settings), version]
+    c.set_registered_model_tag(REGISTERED_MODEL, HISTORY_TAG, json.dumps(history[-50:]))
+    c.set_model_version_tag(REGISTERED_MODEL, version, "promoted_because", reason[:500])
+    return {"champion": version, "previous": previous, "reason": reason}
+
+
+def rollback(settings: Settings) -> dict[str, Any]:
+    """Move ``champion`` back to the version that held it before the current one."""
+    history = _history(settings)
+    current = alias_version(settings, CHAMPION)
+    if current is None:
+        raise BadInput("there is no champion to roll back; run `aisle train` first")
+    earlier = [v for v in history if v != current and _version_exists(settings, v)]
+    if not earlier:
+        raise BadInput(f"champion v{current} has no earlier champion to roll back to")
+    target = earlier[-1]
+    c = client(settings)
+    c.set_registered_model_alias(REGISTERED_MODEL, CHAMPION, target)
+    # drop the rolled-back version from the history so a second rollback goes further back
+    trimmed = [v for v in history if v != current]
+    c.set_registered_model_tag(REGISTERED_MODEL, HISTORY_TAG, json.dumps(trimmed))
+    c.set_model_version_tag(REGISTERED_MODEL, current, "rolled_back", "true")
+    return {"champion": target, "previous": current}
+
+
+def list_versions(settings: Settings) -> list[dict[str, Any]]:
+    """Every registered version with its aliases, key metrics and gate outcome, newest first."""
+    c = client(settings)
+    try:
+        versions = c.search_model_versions(f"name='{REGISTERED_MODEL}'")
+    except Exception as exc:
+        raise AisleError(
+            f"cannot read the MLflow registry at {settings.effective_mlflow_uri}: {exc}"
+        ) from exc
+    rows = []
+    for found in sorted(versions, key=lambda v: int(v.version), reverse=True):
+        v = c.get_model_version(REGISTERED_MODEL, found.version)  # search results omit aliases
+        rows.append(
+            {
+                "version": str(v.version),
+                "aliases": sorted(getattr(v, "aliases", []) or []),
+                "run_id": v.run_id,
+                "created": pd.Timestamp(v.creation_timestamp, unit="ms", tz="UTC").isoformat(),
+                **{k: v.tags[k] for k in sorted(v.tags) if k.startswith(("ndcg", "gate", "trained"))},
+            }
+        )
+    return rows
+
+
+def download_policy(
+    settings: Settings, alias: str = CHAMPION, version: str | None = None
+) -> tuple[Path, str]:
+    """Local copy of a registered policy directory (by alias, or by version), and its version."""
+    mlflow = _mlflow(settings)
+    chosen = version or alias_version(settings, alias)
+    if chosen is None:
+        raise BadInput(f"no {REGISTERED_MODEL} version has the alias {alias!r}; run `aisle train` first")
+    if not _version_exists(settings, chosen):
+        raise BadInput(f"{REGISTERED_MODEL} has no version {chosen}; see `aisle models list`")
+    target = settings.paths.models / "registry" / f"v{chosen}"
+    found = _policy_in(target)
+    if found is None:
+        target.mkdir(parents=True, exist_ok=True)
+        mlflow.artifacts.download_artifacts(f"models:/{REGISTERED_MODEL}/{chosen}", dst_path=str(target))
+        found = _policy_in(target)
+    if found is None:
+        raise AisleError(f"{REGISTERED_MODEL} v{chosen} holds no policy directory (no policy.json)")
+    return found, chosen
+
+
+def _policy_in(model_dir: Path) -> Path | None:
+    """The logged policy directory inside a downloaded pyfunc model (MLflow keeps the source's name)."""
+    artifacts = model_dir / "artifacts"
+    if not artifacts.is_dir():
+        return None
+    return next((p for p in sorted(artifacts.iterdir()) if (p / "policy.json").is_file()), None)

@@ -1,0 +1,109 @@
+"""train_models through Airflow's dag.test() on a tiny shop, then recommend-batch from what it registered."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from typer.testing import CliRunner
+
+from aisle.airflow_env import execute_dag
+from aisle.cli import app
+from aisle.data.synthetic import ShopConfig
+from aisle.jobs import features_build_job, generate_job
+from aisle.services import embedded_services
+from aisle.settings import Settings
+from ingestion.pipeline import ingest_batch
+from models import registry
+from models.batch import recommend_batch
+from models.data import load_events
+
+PARAMS = {
+    "models": ["popularity", "trending", "cooccurrence", "two_tower", "wide_deep"],
+    "epochs": 2,
+    "embedding_dim": 16,
+    "holdout_days": 4,
+}
+
+
+@pytest.mark.integration
+@pytest.mark.slow
+def test_train_models_dag_registers_a_policy_that_recommends(dag_settings: Settings, tmp_path: Path) -> None:
+    generate_job(dag_settings, ShopConfig(users=500, items=150, days=24, seed=31))
+    ingest_batch(dag_settings, [dag_settings.paths.raw / "shop"])
+    with embedded_services(dag_settings, kafka=False):
+        features_build_job(dag_settings)
+    result = execute_dag(dag_settings, "train_models", PARAMS)
+    assert result["state"] == "success"
+
+    (run,) = sorted((dag_settings.paths.models / "runs").iterdir())
+    state = json.loads((run / "state.json").read_text())
+    table = pd.read_csv(run / "comparison.csv")
+    assert set(table["model"]) == {"popularity", "trending", "cooccurrence", "two_tower", "hybrid"}
+    assert set(table["segment"]) == {"all", "with_history", "without_history"}
+    gate = state["stages"]["gate"]
+    assert "popularity" in gate["comparisons"] and set(gate["checks"]) >= {"no_seen_items", "deterministic"}
+    assert gate["passed"] == (not gate["reasons"])  # a refusal always says why
+    version = state["stages"]["register"]["version"]
+    assert registry.alias_version(dag_settings, registry.CHALLENGER) == version
+    assert registry.alias_version(dag_settings, registry.CHAMPION) == (version if gate["passed"] else None)
+    # refit on all data: the registered policy was trained through the newest event, holdout included
+    events = load_events(dag_settings)
+    policy_meta = json.loads((run / "final" / "policy" / "policy.json").read_text())["meta"]
+    assert pd.Timestamp(policy_meta["trained_through"]) == events["ts"].max()
+
+    # recommend-batch from the registered version: no seen items, no duplicates, unknown users counted
+    known = events["user_id"].drop_duplicates().head(40).tolist()
+    users_file = tmp_path / "users.csv"
+    pd.DataFrame({"user_id": [*known, "nobody-1", "nobody-2"]}).to_csv(users_file, index=False)
+    out = tmp_path / "recs.csv"
+    summary = recommend_batch(dag_settings, str(users_file), 10, out, version=version)
+    assert summary["unknown_users"] == 2 and summary["cold_start"] >= 2 and summary["users"] == 42
+    recs = pd.read_csv(out, dtype={"user_id": str, "item_id": str})
+    assert list(recs.columns) == ["user_id", "item_id", "rank", "score"]
+    assert not recs.duplicated(["user_id", "item_id"]).any()
+    assert recs.groupby("user_id").size().max() == 10 and set(recs["user_id"]) == {
+        *known,
+        "nobody-1",
+        "nobody-2",
+    }
+    seen = events.groupby("user_id")["item_id"].agg(set)
+    assert not any(
+        item in seen.get(user, set()) for user, item in zip(recs["user_id"], recs["item_id"], strict=True)
+    )
+    assert (recs.groupby("user_id")["rank"].apply(lambda r: list(r) == list(range(1, len(r) + 1)))).all()
+
+    with_seen = recommend_batch(
+        dag_settings, str(users_file), 10, tmp_path / "all.csv", version=version, include_seen=True
+    )
+    assert with_seen["rows"] == 42 * 10
+
+    # the CLI: JSON summary on stdout, bad arguments exit 2
+    runner = CliRunner()
+    plain = tmp_path / "users.txt"
+    plain.write_text("\n".join(known[:5]) + "\nnobody-3\n")
+    cli = runner.invoke(
+        app,
+        [
+            "recommend-batch",
+            "--users",
+            str(plain),
+            "--k",
+            "5",
+            "--out",
+            str(tmp_path / "c.csv"),
+            "--alias",
+            "challenger",
+        ],
+    )
+    assert cli.exit_code == 0, cli.output
+    line = json.loads(cli.stdout.strip().splitlines()[-1])
+    assert line["job"] == "recommend-batch" and line["unknown_users"] == 1 and line["rows"] == 30
+    bad = runner.invoke(app, ["recommend-batch", "--users", str(tmp_path / "missing.txt")])
+    assert bad.exit_code == 2 and "no such file" in bad.output
+    listed = runner.invoke(app, ["models", "list"])
+    assert (
+        listed.exit_code == 0 and json.loads(listed.stdout.strip().splitlines()[-1])["challenger"] == version
+    )
