@@ -240,20 +240,25 @@ def _ranker_set(
     }
 
 
+def two_tower(params: TrainParams) -> Any:
+    """An unfitted two-tower model configured from the run's parameters."""
+    from models.two_tower.train import TwoTowerConfig, TwoTowerRecommender
+
+    config = TwoTowerConfig(
+        embedding_dim=params.embedding_dim,
+        epochs=params.epochs,
+        learning_rate=params.learning_rate,
+        seed=params.seed,
+    )
+    return TwoTowerRecommender(config)
+
+
 def stage1_policy(events: pd.DataFrame, catalog: pd.DataFrame | None, params: TrainParams) -> Any:
     """Retrieval fitted on ``events`` only: a candidate generator (no ranker) for the label window."""
     from models.baselines import CooccurrenceRecommender, PopularityRecommender, TrendingRecommender
     from models.hybrid import HybridPolicy
-    from models.two_tower.train import TwoTowerConfig, TwoTowerRecommender
 
-    tower = TwoTowerRecommender(
-        TwoTowerConfig(
-            embedding_dim=params.embedding_dim,
-            epochs=params.epochs,
-            learning_rate=params.learning_rate,
-            seed=params.seed,
-        )
-    ).fit(events, catalog)
+    tower = two_tower(params).fit(events, catalog)
     cooc = CooccurrenceRecommender().fit(events, catalog)
     trending = TrendingRecommender().fit(events, catalog)
     popularity = PopularityRecommender().fit(events, catalog)
@@ -354,16 +359,8 @@ def fit_model(
     stats: dict[str, Any] = {}
     if name == "two_tower":
         from models.two_tower.export import export as export_tower
-        from models.two_tower.train import TwoTowerConfig, TwoTowerRecommender
 
-        tower = TwoTowerRecommender(
-            TwoTowerConfig(
-                embedding_dim=params.embedding_dim,
-                epochs=params.epochs,
-                learning_rate=params.learning_rate,
-                seed=params.seed,
-            )
-        ).fit(events, catalog)
+        tower = two_tower(params).fit(events, catalog)
         export_tower(tower, target)
         stats = {"examples": tower.examples_, "epochs": tower.epochs_run_, "final_loss": tower.history_[-1]}
     elif name == "wide_deep":

@@ -7,7 +7,7 @@ the baselines to their one idea each and guarantees they all treat seen items an
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Self
 
 import numpy as np
@@ -64,19 +64,25 @@ class ScoringRecommender(ABC):
     def _popularity_rows(self, n: int) -> np.ndarray:
         return np.broadcast_to(self.popularity_, (n, len(self.popularity_))).copy()
 
-    def _item_to_item_scores(
-        self, user_rows: np.ndarray, profile: sp.csr_matrix, item_item: sp.csr_matrix
+    def _over_popularity(
+        self, user_rows: np.ndarray, personal: Callable[[np.ndarray], np.ndarray]
     ) -> np.ndarray:
-        """``profile[user] @ item_item`` for known users, over popularity scaled down to a tie-breaker
-        (far below one unit of item-to-item score): users without history get the popularity ranking."""
+        """``personal(rows)`` (dense scores of known users) over popularity scaled down to a tie-breaker
+        (far below one unit of personal score): users without history get the popularity ranking."""
         scores = self._popularity_rows(len(user_rows))
         top = scores.max() if scores.size else 0.0
         if top > 0:
             scores *= FALLBACK_SCALE / top
         known = np.flatnonzero(user_rows >= 0)
         if known.size:
-            scores[known] += (profile[user_rows[known]] @ item_item).toarray()
+            scores[known] += personal(user_rows[known])
         return scores
+
+    def _item_to_item_scores(
+        self, user_rows: np.ndarray, profile: sp.csr_matrix, item_item: sp.csr_matrix
+    ) -> np.ndarray:
+        """``profile[user] @ item_item`` for known users, over the popularity tie-breaker."""
+        return self._over_popularity(user_rows, lambda rows: (profile[rows] @ item_item).toarray())
 
     def recommend(self, user_ids: Sequence[str], k: int, exclude_seen: bool = True) -> dict[str, list[str]]:
         """Top-``k`` item ids per user, best first, never an item the user touched in training.

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any, Final, cast
 import numpy as np
 import pandas as pd
 
-from models.baselines._base import FALLBACK_SCALE, ScoringRecommender
+from models.baselines._base import ScoringRecommender
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame as SparkDataFrame
@@ -120,14 +120,7 @@ class ALSRecommender(ScoringRecommender):
         self.fit_seconds_ = time.perf_counter() - started
 
     def _score(self, user_rows: np.ndarray) -> np.ndarray:
-        scores = self._popularity_rows(len(user_rows))
-        top = scores.max() if scores.size else 0.0
-        if top > 0:
-            scores *= FALLBACK_SCALE / top
-        known = np.flatnonzero(user_rows >= 0)
-        if known.size:
-            scores[known] += self.user_factors_[user_rows[known]] @ self.item_factors_.T
-        return scores
+        return self._over_popularity(user_rows, lambda rows: self.user_factors_[rows] @ self.item_factors_.T)
 
 
 def _rating_pairs(events: pd.DataFrame) -> pd.DataFrame:
