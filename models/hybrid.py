@@ -33,6 +33,7 @@ TOWER_NUMERIC = {
     "purchases_30d": "user_features__purchases_30d",
 }
 COLD_START = "cold_start"
+COLD_SOURCES = ("trending", "popularity")
 HYBRID = "hybrid"
 #: Users scored together: bounds the dense co-occurrence block and the ranker's frame.
 BLOCK_USERS = 256
@@ -61,6 +62,13 @@ class PolicyConfig:
     cooccurrence_candidates: int = 50
     trending_candidates: int = 50
     recent_items: int = 20
+    #: What shoppers with no history at all get: "trending" or "popularity", chosen per training run
+    #: on the ranker's label window (see models.pipeline.choose_cold_start), never on the test days.
+    cold_start: str = "trending"
+
+    def __post_init__(self) -> None:
+        if self.cold_start not in COLD_SOURCES:
+            raise ValueError(f"cold_start must be one of {COLD_SOURCES} (got {self.cold_start!r})")
 
 
 @dataclass
@@ -102,6 +110,8 @@ class HybridPolicy:
         # trending order with ties broken by item id, computed once
         self._trending_order = np.lexsort((self.item_ids.astype(str), -self.trending))
         self._tower_cache: tuple[pd.Index, np.ndarray] | None = None
+        self._cold_scores = self.trending if config.cold_start == "trending" else self.popularity
+        self._cold_order = np.lexsort((self.item_ids.astype(str), -self._cold_scores))
 
     # ------------------------------------------------------------------ recommending
 
@@ -152,12 +162,12 @@ class HybridPolicy:
     def _cold(self, k: int, seen: set[str]) -> Recommendation:
         items: list[str] = []
         scores: list[float] = []
-        for idx in self._trending_order:
+        for idx in self._cold_order:
             item = self.item_ids[idx]
             if item in seen:
                 continue
             items.append(str(item))
-            scores.append(float(self.trending[idx]))
+            scores.append(float(self._cold_scores[idx]))
             if len(items) == k:
                 break
         return Recommendation(items, scores, COLD_START)

@@ -219,6 +219,7 @@ def _ranker_set(
             "ingest more history or lower label_days"
         )
     stage1 = stage1_policy(before, catalog, params)
+    cold_start, cold_ndcg = choose_cold_start(stage1, before, window, params.k)
     labels = window_labels(stage1, before, window, params)
     if labels.empty or labels["label"].nunique() < 2:
         raise BadInput("too few interactions in the label window to train the ranker; raise label_days")
@@ -230,14 +231,44 @@ def _ranker_set(
             "run `aisle features build` before `aisle train`"
         )
     frame.to_parquet(path, index=False)
-    return {
+    info = {
         "rows": len(frame),
         "positives": int((frame["label"] > 0).sum()),
         "negatives": int((frame["label"] == 0).sum()),
         "label_window_start": window_start.isoformat(),
         "feature_coverage": round(coverage, 4),
+        "cold_start": cold_start,
+        "cold_start_ndcg": cold_ndcg,
         "seconds": round(time.perf_counter() - started, 3),
     }
+    path.with_suffix(".json").write_text(json.dumps(info, indent=2))
+    return info
+
+
+def choose_cold_start(
+    policy: Any, before: pd.DataFrame, window: pd.DataFrame, k: int
+) -> tuple[str, dict[str, float]]:
+    """Trending or popularity for shoppers with no history: whichever ranked the label window's new
+    shoppers better (NDCG@k, stage-1 fits). Decided on training data only, so the test days stay unseen.
+    """
+    from models.evaluation import RELEVANCE_GRADES, ranking_metrics
+    from models.hybrid import COLD_SOURCES
+
+    grades = window["event_type"].map(RELEVANCE_GRADES)
+    fresh = window.loc[grades.notna() & ~window["user_id"].isin(before["user_id"]), ["user_id", "item_id"]]
+    relevant = (
+        fresh.assign(grade=grades)
+        .groupby("user_id")[["item_id", "grade"]]
+        .apply(lambda part: dict(zip(part["item_id"], part["grade"], strict=True)))
+    )
+    scores: dict[str, float] = {}
+    for source in COLD_SOURCES:
+        vector = policy.trending if source == "trending" else policy.popularity
+        top = [str(i) for i in policy.item_ids[np.lexsort((policy.item_ids.astype(str), -vector))][:k]]
+        values = [ranking_metrics(top, rel, k)["ndcg"] for rel in relevant]
+        scores[source] = round(float(np.mean(values)), 5) if values else float("nan")
+    best = max(COLD_SOURCES, key=lambda s: scores[s] if np.isfinite(scores[s]) else -1.0)
+    return best, scores
 
 
 def two_tower(params: TrainParams) -> Any:
@@ -470,7 +501,7 @@ class TowerRecommender:
 
 def load_policy_parts(settings: Settings, out: Path, meta: dict[str, Any]) -> Any:
     """The hybrid policy from this run's fitted parts (artifacts, as serving would load them)."""
-    from models.hybrid import HybridPolicy
+    from models.hybrid import HybridPolicy, PolicyConfig
     from models.two_tower.export import TwoTowerArtifact
     from models.wide_deep.export import WideDeepArtifact
 
@@ -479,6 +510,7 @@ def load_policy_parts(settings: Settings, out: Path, meta: dict[str, Any]) -> An
     trending = _load_baseline(models_dir / "trending")
     cooc = _load_baseline(models_dir / "cooccurrence")
     features = pd.read_parquet(out / "data" / "item_features.parquet").set_index("item_id")
+    ranker_info = json.loads((out / "data" / "ranker.json").read_text())
     return HybridPolicy(
         retriever=TwoTowerArtifact.load(models_dir / "two_tower"),
         ranker=WideDeepArtifact.load(models_dir / "wide_deep"),
@@ -487,6 +519,7 @@ def load_policy_parts(settings: Settings, out: Path, meta: dict[str, Any]) -> An
         trending=_aligned(trending.trending_, trending.item_ids_, cooc.item_ids_),
         popularity=_aligned(popularity.popularity_, popularity.item_ids_, cooc.item_ids_),
         item_features=features,
+        config=PolicyConfig(cold_start=ranker_info["cold_start"]),
         meta=meta,
     )
 

@@ -91,3 +91,28 @@ def test_behavioural_checks_catch_duplicates_and_seen_items(split: Split) -> Non
         return good.recommend(user_ids, k, exclude_seen=False)
 
     assert not behavioural_checks(leaky, users, seen, catalog)["no_seen_items"]
+
+
+def test_cold_start_source_is_chosen_on_the_label_window_not_the_test_days() -> None:
+    from types import SimpleNamespace
+
+    from models.pipeline import choose_cold_start
+
+    t0 = pd.Timestamp("2026-01-01", tz="UTC")
+    before = pd.DataFrame({"user_id": ["old"], "item_id": ["a"], "event_type": ["view"], "ts": [t0]})
+    window = pd.DataFrame(
+        {
+            "user_id": ["new1", "new2", "old"],
+            "item_id": ["hot", "hot", "classic"],
+            "event_type": ["purchase", "view", "purchase"],
+            "ts": [t0 + pd.Timedelta(days=1)] * 3,
+        }
+    )
+    ids = np.array(["classic", "hot", "other"], dtype=object)
+    policy = SimpleNamespace(
+        item_ids=ids, trending=np.array([0.0, 5.0, 1.0]), popularity=np.array([9.0, 0.0, 1.0])
+    )
+    best, scores = choose_cold_start(policy, before, window, k=1)
+    assert best == "trending" and scores["trending"] == 1.0 and scores["popularity"] == 0.0
+    policy.trending, policy.popularity = policy.popularity, policy.trending  # the old user's buy never counts
+    assert choose_cold_start(policy, before, window, k=1)[0] == "popularity"
