@@ -27,14 +27,14 @@ def run_demo(
         err_console.rule(f"[bold cyan]{name}")
         return time.perf_counter()
 
-    t = stage("1/4 services")
+    t = stage("1/6 services")
     stages["services"] = services_up(settings)
     stages["services"]["seconds"] = round(time.perf_counter() - t, 2)
 
-    stage("2/4 synthetic shop")
+    stage("2/6 synthetic shop")
     stages["generate"] = generate_job(settings, ShopConfig(users=users, items=items, days=days))
 
-    stage("3/4 ingestion: history from files, the last 20% live through Kafka")
+    stage("3/6 ingestion: history from files, the last 20% live through Kafka")
     ingest = demo_ingest_job(settings, settings.paths.raw / "shop")
     stages["ingest"] = ingest
     for name in ("batch", "stream"):
@@ -44,7 +44,7 @@ def run_demo(
             f"  quarantined {c['quarantined']:,}"
         )
 
-    stage("4/4 features: Spark → Feast offline store → Redis online store")
+    stage("4/6 features: Spark → Feast offline store → Redis online store")
     features = features_build_job(settings)
     stages["features"] = features
     for name, table in features["spark"]["tables"].items():
@@ -54,6 +54,12 @@ def run_demo(
     online = online_features(settings, sample)["user"]
     shown = {k.split("__")[1]: v for k, v in online.items() if k.endswith(("views_30d", "fav_category_30d"))}
     err_console.print(f"online features of {sample}: {shown}")
+
+    stage("5/6 models: the train_models DAG (Airflow dag.test) → MLflow registry")
+    stages["train"] = train_stage(settings)
+
+    stage("6/6 batch recommendations from the champion")
+    stages["recommend"] = recommend_stage(settings)
 
     err_console.rule("[bold green]demo finished")
     err_console.print(f"state lives in        {settings.paths.home}")
@@ -66,6 +72,10 @@ def run_demo(
         f"Feast repo            {settings.paths.feast} (feature_store.yaml: `feast` CLI works there)"
     )
     err_console.print(f"services (addresses)  {settings.paths.services_file}")
+    err_console.print(
+        f"MLflow                {settings.effective_mlflow_uri} (`mlflow ui --backend-store-uri ...`)"
+    )
+    err_console.print(f"recommendations       {stages['recommend']['out']}")
     err_console.print("next: `aisle services status`, `aisle services down` when you are done")
     if not keep_services:
         stages["services_down"] = services_down(settings)
@@ -78,3 +88,59 @@ def _first_user(settings: Settings) -> str:
     return str(
         pq.read_table(settings.paths.raw / "shop" / "events.parquet", columns=["user_id"])["user_id"][0]
     )
+
+
+#: Small enough for the demo's few minutes, large enough that the models learn something.
+DEMO_TRAIN_PARAMS: dict[str, Any] = {"epochs": 3, "holdout_days": 7}
+
+
+def train_stage(settings: Settings) -> dict[str, Any]:
+    """Run the train_models DAG through Airflow and show the comparison table and the gate's verdict."""
+    import json
+
+    import pandas as pd
+
+    from aisle.airflow_env import run_dag
+    from models import registry
+    from models.pipeline import run_dir
+
+    dag = run_dag(settings, "train_models", DEMO_TRAIN_PARAMS)
+    runs = sorted((settings.paths.models / "runs").iterdir())
+    state = json.loads((runs[-1] / "state.json").read_text())
+    table = pd.read_csv(run_dir(settings, state["run_key"]) / "comparison.csv")
+    shown = table.loc[:, ["model", "segment", "users", "ndcg@10", "ndcg@10_lo", "ndcg@10_hi", "recall@10"]]
+    err_console.print(shown.round(4).to_string(index=False))
+    gate = state["stages"].get("gate", {})
+    verdict = "passed" if gate.get("passed") else f"refused: {'; '.join(gate.get('reasons', []))}"
+    err_console.print(f"quality gate {verdict}")
+    return {
+        "dag": dag,
+        "run_key": state["run_key"],
+        "gate_passed": gate.get("passed"),
+        "registered": state["stages"].get("register", {}).get("version"),
+        "champion": registry.alias_version(settings, registry.CHAMPION),
+        "table": str(run_dir(settings, state["run_key"]) / "comparison.csv"),
+    }
+
+
+def recommend_stage(settings: Settings, n_users: int = 200) -> dict[str, Any]:
+    """Batch recommendations for some known users and one the shop has never seen."""
+    import pyarrow.parquet as pq
+
+    from models.batch import recommend_batch
+
+    users = pq.read_table(settings.paths.raw / "shop" / "users.parquet", columns=["user_id"])["user_id"]
+    chosen = [str(u) for u in users.to_pylist()[:n_users]] + ["a-shopper-never-seen"]
+    users_file = settings.paths.home / "demo_users.txt"
+    users_file.write_text("\n".join(chosen) + "\n")
+    from models import registry
+
+    # the first run has no champion if the gate refused it; show the challenger then, and say so
+    alias = registry.CHAMPION if registry.alias_version(settings, registry.CHAMPION) else registry.CHALLENGER
+    summary = recommend_batch(settings, str(users_file), 10, settings.paths.home / "recs.csv", alias=alias)
+    summary["alias"] = alias
+    err_console.print(
+        f"{summary['users']} users → {summary['rows']:,} rows at {summary['users_per_s']} users/s; "
+        f"{summary['unknown_users']} unknown user(s) got cold-start lists"
+    )
+    return summary
