@@ -58,3 +58,28 @@ def test_every_command_has_help() -> None:
                  ["services", "up", "--help"], ["demo", "--help"]):  # fmt: skip
         result = runner.invoke(app, args)
         assert result.exit_code == 0 and "Usage" in result.output, args
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["train", "--models", "popularity,magic"], "unknown model(s) magic"),
+        (["train", "--epochs", "0"], "epochs must be at least 1"),
+        (["evaluate", "--models", "popularity"], "event lake"),  # nothing ingested yet
+        (["recommend-batch", "--users", "missing.txt"], "no such file"),
+        (["models", "rollback"], "no champion to roll back"),
+        (["models", "promote", "7"], "has no version 7"),
+    ],
+)
+def test_model_commands_explain_bad_input(args: list[str], message: str) -> None:
+    result = runner.invoke(app, args)
+    assert result.exit_code == 2, result.output
+    assert message in " ".join(result.output.split()) and "Traceback" not in result.output
+
+
+def test_recommend_batch_without_a_registered_model_says_so(tmp_path: Path) -> None:
+    users = tmp_path / "users.txt"
+    users.write_text("u1\nu2\n")
+    result = runner.invoke(app, ["recommend-batch", "--users", str(users)])
+    assert result.exit_code == 2
+    assert "run `aisle train` first" in " ".join(result.output.split())
