@@ -188,10 +188,32 @@ def register_policy(settings: Settings, run_id: str, policy_dir: Path, tags: Map
             python_model=PolicyModel(),
             artifacts={POLICY_ARTIFACT: str(policy_dir)},
             pip_requirements=_requirements(),
+            signature=_signature(),
         )
     version = mlflow.register_model(info.model_uri, REGISTERED_MODEL, tags=dict(tags))
     client(settings).set_registered_model_alias(REGISTERED_MODEL, CHALLENGER, version.version)
     return str(version.version)
+
+
+def _signature() -> Any:
+    """Input: user_id and, optionally, the shopper's recent items (newest first); param k; output rows."""
+    from mlflow.models import ModelSignature
+    from mlflow.types.schema import Array, ColSpec, ParamSchema, ParamSpec, Schema
+
+    return ModelSignature(
+        inputs=Schema(
+            [ColSpec("string", "user_id"), ColSpec(Array("string"), "recent_items", required=False)]
+        ),
+        outputs=Schema(
+            [
+                ColSpec("string", "user_id"),
+                ColSpec("string", "item_id"),
+                ColSpec("long", "rank"),
+                ColSpec("double", "score"),
+            ]
+        ),
+        params=ParamSchema([ParamSpec("k", "long", 10)]),
+    )
 
 
 def _requirements() -> list[str]:

@@ -54,6 +54,19 @@ def test_train_models_dag_registers_a_policy_that_recommends(dag_settings: Setti
     policy_meta = json.loads((run / "final" / "policy" / "policy.json").read_text())["meta"]
     assert pd.Timestamp(policy_meta["trained_through"]) == events["ts"].max()
 
+    # anyone with only MLflow can load the registered policy as a pyfunc and ask it
+    import mlflow
+
+    mlflow.set_tracking_uri(dag_settings.effective_mlflow_uri)
+    pyfunc = mlflow.pyfunc.load_model(f"models:/{registry.REGISTERED_MODEL}/{version}")
+    asked = pyfunc.predict(pd.DataFrame({"user_id": ["u00001", "nobody"]}), params={"k": 5})
+    assert list(asked.columns) == ["user_id", "item_id", "rank", "score"] and len(asked) == 10
+    recent = events["item_id"].iloc[-3:].tolist()
+    in_session = pyfunc.predict(
+        pd.DataFrame({"user_id": ["nobody"], "recent_items": [recent]}), params={"k": 5}
+    )
+    assert in_session["rank"].tolist() == [1, 2, 3, 4, 5] and in_session["item_id"].is_unique
+
     # recommend-batch from the registered version: no seen items, no duplicates, unknown users counted
     known = events["user_id"].drop_duplicates().head(40).tolist()
     users_file = tmp_path / "users.csv"
