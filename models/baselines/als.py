@@ -82,8 +82,6 @@ class ALSRecommender(ScoringRecommender):
         self.seed = seed
 
     def _fit(self, train: pd.DataFrame, rows: np.ndarray, cols: np.ndarray, weights: np.ndarray) -> None:
-        from pyspark.ml.recommendation import ALS
-
         started = time.perf_counter()
         coo = self.interactions_.tocoo()
         keep = coo.data > 0  # zero-weight events (ratings, cart removals) are not preferences
@@ -100,18 +98,8 @@ class ALSRecommender(ScoringRecommender):
         self.iterations_ = 0
         if len(pairs):
             spark = _spark(self.settings)
-            als = ALS(
-                rank=self.rank,
-                maxIter=self.max_iter,
-                regParam=self.reg_param,
-                alpha=self.alpha,
-                implicitPrefs=True,
-                nonnegative=False,
-                seed=self.seed,
-                numUserBlocks=ALS_BLOCKS,
-                numItemBlocks=ALS_BLOCKS,
-                checkpointInterval=-1,
-                coldStartStrategy="drop",
+            als = _spark_als(
+                self.rank, self.max_iter, self.reg_param, self.seed, implicit=True, alpha=self.alpha
             )
             model = als.fit(spark.createDataFrame(pairs))
             self.user_factors_ = _factors(model.userFactors, n_users, self.rank)
@@ -121,6 +109,28 @@ class ALSRecommender(ScoringRecommender):
 
     def _score(self, user_rows: np.ndarray) -> np.ndarray:
         return self._over_popularity(user_rows, lambda rows: self.user_factors_[rows] @ self.item_factors_.T)
+
+
+def _spark_als(
+    rank: int, max_iter: int, reg_param: float, seed: int, implicit: bool, alpha: float = 1.0
+) -> Any:
+    """Spark's ALS as both uses configure it: fixed block count (same seed, same model on any machine),
+    no checkpointing, unknown ids dropped at prediction time."""
+    from pyspark.ml.recommendation import ALS
+
+    return ALS(
+        rank=rank,
+        maxIter=max_iter,
+        regParam=reg_param,
+        alpha=alpha,
+        implicitPrefs=implicit,
+        nonnegative=False,
+        seed=seed,
+        numUserBlocks=ALS_BLOCKS,
+        numItemBlocks=ALS_BLOCKS,
+        checkpointInterval=-1,
+        coldStartStrategy="drop",
+    )
 
 
 def _rating_pairs(events: pd.DataFrame) -> pd.DataFrame:
@@ -170,8 +180,6 @@ def rating_rmse(
     if known.sum() < MIN_RATINGS:
         return result
 
-    from pyspark.ml.recommendation import ALS
-
     mean = float(rated_train["value"].mean())
     spark = _spark(settings)
     fit_frame = pd.DataFrame(
@@ -181,18 +189,7 @@ def rating_rmse(
             "rating": (rated_train["value"].to_numpy() - mean).astype(np.float32),
         }
     )
-    als = ALS(
-        rank=rank,
-        maxIter=max_iter,
-        regParam=reg_param,
-        implicitPrefs=False,
-        nonnegative=False,
-        seed=seed,
-        numUserBlocks=ALS_BLOCKS,
-        numItemBlocks=ALS_BLOCKS,
-        checkpointInterval=-1,
-        coldStartStrategy="drop",
-    )
+    als = _spark_als(rank, max_iter, reg_param, seed, implicit=False)
     model = als.fit(spark.createDataFrame(fit_frame))
     score_frame = pd.DataFrame(
         {

@@ -18,6 +18,7 @@ from aisle.settings import Settings, load_settings
 from models.baselines import ALSRecommender, PopularityRecommender
 from models.baselines.als import rating_rmse
 from models.evaluation import Recommender, paired_bootstrap_ci, per_user_results, temporal_split
+from tests.model.lists import assert_clean_lists
 
 pytest.importorskip("pyspark")
 
@@ -80,11 +81,7 @@ def test_tiny_frame_protocol_hygiene(settings: Settings) -> None:
     users = ["u1", "u2", "u3", "u4", "u5", "new"]
     recs = model.recommend(users, k=10)
     seen = TINY.groupby("user_id")["item_id"].agg(set).to_dict()
-    for user in users:
-        items = recs[user]
-        assert len(items) == len(set(items))
-        assert not set(items) & seen.get(user, set())
-        assert len(items) == 5 - len(seen.get(user, set()))
+    assert_clean_lists(recs, users, seen, n_items=5)
     pop = PopularityRecommender().fit(TINY, CATALOG)
     assert recs["new"] == pop.recommend(["new"], k=10)["new"] == ["phone", "case", "mug", "lamp", "sofa"]
     assert sorted(model.recommend(["u1"], k=10, exclude_seen=False)["u1"]) == sorted(CATALOG["item_id"])

@@ -21,6 +21,7 @@ from models.evaluation import (
     per_user_results,
     temporal_split,
 )
+from tests.model.lists import assert_clean_lists
 
 T0 = pd.Timestamp("2026-01-01", tz="UTC")
 
@@ -97,11 +98,7 @@ def test_never_a_seen_item_nor_a_duplicate_and_deterministic(name: str) -> None:
     users = ["u1", "u2", "u3", "u4", "u5", "new"]
     recs = model.recommend(users, k=10)
     seen = TINY.groupby("user_id")["item_id"].agg(set).to_dict()
-    for user in users:
-        items = recs[user]
-        assert len(items) == len(set(items))
-        assert not set(items) & seen.get(user, set())
-        assert len(items) == 5 - len(seen.get(user, set()))  # the rest of the catalog, no more
+    assert_clean_lists(recs, users, seen, n_items=5)
     assert recs == _all_models()[name].fit(TINY, CATALOG).recommend(users, k=10)
     assert sorted(model.recommend(["u1"], k=10, exclude_seen=False)["u1"]) == sorted(CATALOG["item_id"])
     assert model.recommend(users, k=0) == {u: [] for u in users}
