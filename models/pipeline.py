@@ -162,6 +162,7 @@ def prepare(settings: Settings, params: TrainParams, evaluate_only: bool = False
         )
         mlflow.log_params({f"data.{k}": v for k, v in snapshot.items()})
         mlflow.log_dict(snapshot, "data_snapshot.json")
+        registry.log_lake_input(settings, snapshot)
         state = RunState(run_key, run.info.run_id, asdict(params), split.cutoff.isoformat())
     summary: dict[str, Any] = {"run_key": run_key, "mlflow_run_id": state.mlflow_run_id, **snapshot}
     if params.hybrid:

@@ -80,6 +80,25 @@ def log_frame(settings: Settings, frame: pd.DataFrame, artifact_file: str) -> No
     mlflow.log_text(clean.to_csv(index=False), artifact_file.rsplit(".", 1)[0] + ".csv")
 
 
+def log_lake_input(settings: Settings, snapshot: Mapping[str, Any]) -> None:
+    """Record the event lake as the active run's input dataset (MLflow lineage), by path and digest.
+
+    A metadata-only dataset: the lake is the durable copy, so the run points at it rather than
+    copying a million rows into the tracking store.
+    """
+    import warnings
+
+    from mlflow.data.dataset_source_registry import resolve_dataset_source
+    from mlflow.data.meta_dataset import MetaDataset
+
+    mlflow = _mlflow(settings)
+    with warnings.catch_warnings():  # "resolved to a local source" is what we want, not news
+        warnings.simplefilter("ignore")
+        source = resolve_dataset_source(str(settings.paths.lake))
+    dataset = MetaDataset(source=source, name="event_lake", digest=str(snapshot["events_digest"]))  # type: ignore[abstract]
+    mlflow.log_input(dataset, context="training")
+
+
 # ---------------------------------------------------------------- the gate
 
 

@@ -67,6 +67,14 @@ def test_train_models_dag_registers_a_policy_that_recommends(dag_settings: Setti
     )
     assert in_session["rank"].tolist() == [1, 2, 3, 4, 5] and in_session["item_id"].is_unique
 
+    # the run records its input data, the table, the plot, the gate's verdict and the policy
+    run_info = mlflow.get_run(state["mlflow_run_id"])
+    assert [d.dataset.name for d in run_info.inputs.dataset_inputs] == ["event_lake"]
+    assert run_info.data.params["data.events_digest"] == state["stages"]["prepare"]["events_digest"]
+    assert "hybrid.with_history.ndcg_at_10" in run_info.data.metrics
+    logged = {a.path for a in mlflow.MlflowClient().list_artifacts(state["mlflow_run_id"])}
+    assert {"evaluation", "gate.json", "data_snapshot.json"} <= logged
+
     # recommend-batch from the registered version: no seen items, no duplicates, unknown users counted
     known = events["user_id"].drop_duplicates().head(40).tolist()
     users_file = tmp_path / "users.csv"
