@@ -28,6 +28,7 @@ import logging
 import os
 import threading
 import time
+import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -582,13 +583,15 @@ def training_set(
     frame = entity_df.copy()
     frame["event_timestamp"] = pd.to_datetime(frame["event_timestamp"], utc=True)
     if present:
-        frame = store.get_historical_features(
-            entity_df=frame, features=present, full_feature_names=True
-        ).to_df()
+        with warnings.catch_warnings():  # ibis's own DeprecationWarning about a DuckDB call it makes
+            warnings.simplefilter("ignore", DeprecationWarning)
+            frame = store.get_historical_features(
+                entity_df=frame, features=present, full_feature_names=True
+            ).to_df()
     for view_name, names in missing.items():
         for name in names:
             frame[f"{view_name}__{name}"] = None
-    if missing:
-        log.warning("no offline data for %s; their features are null", ", ".join(missing))
+    if missing:  # expected for stream-only views (user_recent); callers see frame.attrs["missing_views"]
+        log.info("no offline data for %s; their features are null", ", ".join(missing))
     frame.attrs["missing_views"] = sorted(missing)
     return frame

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import logging
+import warnings
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -86,8 +87,6 @@ def log_lake_input(settings: Settings, snapshot: Mapping[str, Any]) -> None:
     A metadata-only dataset: the lake is the durable copy, so the run points at it rather than
     copying a million rows into the tracking store.
     """
-    import warnings
-
     from mlflow.data.dataset_source_registry import resolve_dataset_source
     from mlflow.data.meta_dataset import MetaDataset
 
@@ -201,7 +200,9 @@ def register_policy(settings: Settings, run_id: str, policy_dir: Path, tags: Map
     from models.pyfunc import PolicyModel
 
     mlflow = _mlflow(settings)
-    with mlflow.start_run(run_id=run_id):
+    with mlflow.start_run(run_id=run_id), warnings.catch_warnings():
+        # no input_example on purpose: MLflow would load the whole policy (TensorFlow) to validate it
+        warnings.filterwarnings("ignore", message=".*input example was not provided.*")
         info = mlflow.pyfunc.log_model(
             name=POLICY_ARTIFACT,
             python_model=PolicyModel(),

@@ -8,9 +8,15 @@ it at module level.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import logging
+import os
+import sys
+from collections.abc import Iterator
+from pathlib import Path
 from types import ModuleType
+from typing import Any
 
 from aisle.settings import export_env
 
@@ -21,7 +27,8 @@ log = logging.getLogger(__name__)
 def tensorflow() -> ModuleType:
     """Import TensorFlow with Keras 2 and fail loudly if something imported it with Keras 3 already."""
     export_env({"TF_USE_LEGACY_KERAS": "1", "TF_CPP_MIN_LOG_LEVEL": "2"})
-    import tensorflow as tf
+    with native_stderr_muted():
+        import tensorflow as tf
 
     # tf.keras is a lazy alias; with the legacy switch it resolves into the tf_keras package
     keras_home = tf.keras.Model.__module__
@@ -51,3 +58,33 @@ def set_seed(seed: int) -> None:
         tf.config.experimental.enable_op_determinism()
     except RuntimeError:  # already initialised in this process; seeds still apply
         log.debug("op determinism could not be enabled after TF initialised")
+
+
+@contextlib.contextmanager
+def native_stderr_muted() -> Iterator[None]:
+    """Silence what C++ writes straight to file descriptor 2 (TensorFlow's start-up and graph-loading
+    lines, printed before its log level applies), for the duration of the block only.
+
+    Python's own errors are unaffected: they are raised as exceptions and printed after the block.
+    """
+    try:
+        fd = sys.stderr.fileno()
+    except (AttributeError, OSError, ValueError):  # a stream without a descriptor: nothing to mute
+        yield
+        return
+    sys.stderr.flush()
+    saved = os.dup(fd)
+    try:
+        with open(os.devnull, "w") as devnull:
+            os.dup2(devnull.fileno(), fd)
+            yield
+    finally:
+        os.dup2(saved, fd)
+        os.close(saved)
+
+
+def load_saved_model(path: Path) -> Any:
+    """``tf.saved_model.load`` without the graph-loading chatter (unknown-attribute notices)."""
+    tf = tensorflow()
+    with native_stderr_muted():
+        return tf.saved_model.load(str(path))

@@ -101,13 +101,12 @@ class TwoTowerArtifact:
         """Load what ``export`` wrote; fails loudly if it was built for other user features."""
         import faiss
 
-        from models.tf_runtime import tensorflow
+        from models.tf_runtime import load_saved_model
 
-        tf = tensorflow()
         config = json.loads((out_dir / FILES["config"]).read_text())
         if tuple(config["user_numeric"]) != USER_NUMERIC:
             raise ValueError(f"artifact expects user features {config['user_numeric']}, not {USER_NUMERIC}")
-        loaded = tf.saved_model.load(str(out_dir / FILES["user_tower"]))
+        loaded = load_saved_model(out_dir / FILES["user_tower"])
         item_ids = np.asarray(json.loads((out_dir / FILES["item_ids"]).read_text()), dtype=object).astype(str)
         index = faiss.read_index(str(out_dir / FILES["index"]))
         if index.ntotal != len(item_ids):

@@ -16,7 +16,7 @@ from typing import Any, Final
 import numpy as np
 import pandas as pd
 
-from models.tf_runtime import tensorflow
+from models.tf_runtime import load_saved_model, tensorflow
 from models.wide_deep.model import RankerSpec, WideDeepConfig
 from models.wide_deep.train import WideDeepRanker, make_score_function, score_in_batches
 
@@ -66,11 +66,10 @@ class WideDeepArtifact:
 
     @classmethod
     def load(cls, out_dir: Path) -> WideDeepArtifact:
-        tf = tensorflow()
         out_dir = Path(out_dir)
         spec = RankerSpec.from_json(json.loads((out_dir / SPEC_FILE).read_text()))
         facts = json.loads((out_dir / CONFIG_FILE).read_text())
-        loaded = tf.saved_model.load(str(out_dir / SAVED_MODEL))
+        loaded = load_saved_model(out_dir / SAVED_MODEL)
         return cls(spec, WideDeepConfig.from_json(facts["config"]), facts, loaded)
 
     def score(self, frame: pd.DataFrame) -> np.ndarray:
