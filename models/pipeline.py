@@ -596,8 +596,8 @@ def evaluate(settings: Settings, run_key: str, step: Step = _noop) -> dict[str, 
         "with_history": len(split.with_history),
         "without_history": len(split.without_history),
         key: {
-            f"{row.model}/{row.segment}": round(float(getattr(row, key.replace("@", "_at_"), np.nan)), 4)
-            for row in table.rename(columns=lambda c: c.replace("@", "_at_")).itertuples(index=False)
+            f"{model}/{segment}": round(float(value), 4)
+            for model, segment, value in table[["model", "segment", key]].itertuples(index=False)
         },
         "table": str(out / "comparison.csv"),
         **extra,
