@@ -125,9 +125,15 @@ def train_stage(settings: Settings) -> dict[str, Any]:
 
 def recommend_stage(settings: Settings, n_users: int = 200) -> dict[str, Any]:
     """Batch recommendations for some known users and one the shop has never seen."""
+    import logging
+
     import pyarrow.parquet as pq
 
     from models.batch import recommend_batch
+
+    # the DAG run left Airflow's logging at INFO; Feast's registry-refresh lines are not for the demo
+    for name in ("feast", "feature_repo"):
+        logging.getLogger(name).setLevel(logging.WARNING)
 
     users = pq.read_table(settings.paths.raw / "shop" / "users.parquet", columns=["user_id"])["user_id"]
     chosen = [str(u) for u in users.to_pylist()[:n_users]] + ["a-shopper-never-seen"]
