@@ -24,15 +24,15 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
+from feature_repo.tables import USER_FEATURES
 from models.features import USER_CATEGORICAL, USER_NUMERIC, pair_frame
+from models.two_tower.model import USER_NUMERIC as TOWER_COUNTERS
+from models.two_tower.train import latest_items
 
-#: The two-tower query's numeric features and the Feast user feature each is read from.
-TOWER_NUMERIC = {
-    "views_30d": "user_features__views_30d",
-    "carts_30d": "user_features__carts_30d",
-    "purchases_30d": "user_features__purchases_30d",
-}
+#: The two-tower query's counters and the Feast user feature each is read from (same names by design).
+TOWER_FROM_FEAST = {name: f"{USER_FEATURES}__{name}" for name in TOWER_COUNTERS}
 COLD_START = "cold_start"
+#: Cold-start sources, each the name of the policy's item-score vector it ranks by.
 COLD_SOURCES = ("trending", "popularity")
 HYBRID = "hybrid"
 #: Users scored together: bounds the dense co-occurrence block and the ranker's frame.
@@ -107,11 +107,10 @@ class HybridPolicy:
         self.item_features = item_features
         self.config = config
         self.meta = dict(meta or {})
-        # trending order with ties broken by item id, computed once
-        self._trending_order = np.lexsort((self.item_ids.astype(str), -self.trending))
+        self._trending_order = ranked_order(self.item_ids, self.trending)
         self._tower_cache: tuple[pd.Index, np.ndarray] | None = None
-        self._cold_scores = self.trending if config.cold_start == "trending" else self.popularity
-        self._cold_order = np.lexsort((self.item_ids.astype(str), -self._cold_scores))
+        self._cold_scores = getattr(self, config.cold_start)  # COLD_SOURCES name the score vectors
+        self._cold_order = ranked_order(self.item_ids, self._cold_scores)
 
     # ------------------------------------------------------------------ recommending
 
@@ -154,7 +153,7 @@ class HybridPolicy:
         for col in (*USER_NUMERIC, *USER_CATEGORICAL):
             if col not in frame:
                 frame[col] = None
-        for tower_col, feast_col in TOWER_NUMERIC.items():
+        for tower_col, feast_col in TOWER_FROM_FEAST.items():
             if tower_col not in frame:
                 frame[tower_col] = pd.to_numeric(frame[feast_col], errors="coerce").fillna(0.0)
         return frame
@@ -322,6 +321,11 @@ class HybridPolicy:
         )
 
 
+def ranked_order(item_ids: np.ndarray, scores: np.ndarray) -> np.ndarray:
+    """Indices of ``item_ids`` by descending score, ties broken by item id (reproducible lists)."""
+    return np.lexsort((np.asarray(item_ids).astype(str), -np.asarray(scores)))
+
+
 def _history(retriever: Retriever) -> int:
     """How many recent items the retriever's user tower takes (artifact attribute or model config)."""
     value = getattr(retriever, "history", None) or getattr(
@@ -334,11 +338,9 @@ def recent_items(events: pd.DataFrame, limit: int) -> dict[str, list[str]]:
     """user → distinct items of the user's positive interactions, newest first, at most ``limit``.
 
     The offline twin of the stream's ``user_recent`` feature, so evaluation and batch scoring give the
-    policy the same context serving reads from Redis.
+    policy the same context serving reads from Redis; the same definition as the two-tower's history.
     """
-    positive = events.loc[events["event_type"].isin(("view", "click", "wishlist", "add_to_cart", "purchase"))]
-    latest = positive.sort_values("ts", kind="stable").drop_duplicates(["user_id", "item_id"], keep="last")
-    latest = latest.groupby("user_id", sort=False).tail(limit).iloc[::-1]
+    latest = latest_items(events, limit)
     return {str(u): [str(i) for i in items] for u, items in latest.groupby("user_id", sort=False)["item_id"]}
 
 

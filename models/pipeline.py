@@ -20,7 +20,7 @@ import shutil
 import time
 import uuid
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Final
 
@@ -42,6 +42,11 @@ HYBRID: Final = "hybrid"
 #: Always fitted: the hybrid policy's own candidate sources and fallbacks.
 POLICY_PARTS: Final = ("popularity", "trending", "cooccurrence")
 Step = Callable[[str], None]
+#: Progress stages of ``train_all`` (the CLI's bar is built from ``stage_names``).
+PREPARE_STAGE: Final = "prepare: split, features, ranker training set"
+EVALUATE_STAGE: Final = "evaluate"
+GATE_STAGE: Final = "gate"
+REGISTER_STAGE: Final = "refit on all data and register"
 
 
 @dataclass(frozen=True)
@@ -166,7 +171,7 @@ def prepare(settings: Settings, params: TrainParams, evaluate_only: bool = False
         state = RunState(run_key, run.info.run_id, asdict(params), split.cutoff.isoformat())
     summary: dict[str, Any] = {"run_key": run_key, "mlflow_run_id": state.mlflow_run_id, **snapshot}
     if params.hybrid:
-        summary["ranker_training_set"] = _ranker_set(
+        summary["ranker_training_set"], _ = _ranker_set(
             settings, split.train, catalog, params, out / "data" / "ranker.parquet"
         )
         users, items = _snapshot_entities(split, catalog)
@@ -198,7 +203,7 @@ def data_snapshot(settings: Settings, events: pd.DataFrame, split: Split) -> dic
 
 def _ranker_set(
     settings: Settings, events: pd.DataFrame, catalog: pd.DataFrame | None, params: TrainParams, path: Path
-) -> dict[str, Any]:
+) -> tuple[dict[str, Any], pd.DataFrame]:
     """The ranker's training set, built the way the policy will use the ranker.
 
     Stage-1 retrieval (two-tower, co-occurrence, trending) is fitted on everything before the label
@@ -243,7 +248,7 @@ def _ranker_set(
         "seconds": round(time.perf_counter() - started, 3),
     }
     path.with_suffix(".json").write_text(json.dumps(info, indent=2))
-    return info
+    return info, frame
 
 
 def choose_cold_start(
@@ -253,7 +258,7 @@ def choose_cold_start(
     shoppers better (NDCG@k, stage-1 fits). Decided on training data only, so the test days stay unseen.
     """
     from models.evaluation import RELEVANCE_GRADES, ranking_metrics
-    from models.hybrid import COLD_SOURCES
+    from models.hybrid import COLD_SOURCES, ranked_order
 
     grades = window["event_type"].map(RELEVANCE_GRADES)
     fresh = window.loc[grades.notna() & ~window["user_id"].isin(before["user_id"]), ["user_id", "item_id"]]
@@ -264,8 +269,7 @@ def choose_cold_start(
     )
     scores: dict[str, float] = {}
     for source in COLD_SOURCES:
-        vector = policy.trending if source == "trending" else policy.popularity
-        top = [str(i) for i in policy.item_ids[np.lexsort((policy.item_ids.astype(str), -vector))][:k]]
+        top = [str(i) for i in policy.item_ids[ranked_order(policy.item_ids, getattr(policy, source))][:k]]
         values = [ranking_metrics(top, rel, k)["ndcg"] for rel in relevant]
         scores[source] = round(float(np.mean(values)), 5) if values else float("nan")
     best = max(COLD_SOURCES, key=lambda s: scores[s] if np.isfinite(scores[s]) else -1.0)
@@ -318,18 +322,17 @@ def window_labels(
     AUC 0.33 on such a set, i.e. inverted).
     """
     from models.evaluation import RELEVANCE_GRADES
-    from models.hybrid import build_queries, recent_items
-    from models.two_tower.model import USER_NUMERIC as TOWER_NUMERIC
+    from models.hybrid import TOWER_COUNTERS, build_queries
     from models.two_tower.train import user_queries
 
     grades = window["event_type"].map(RELEVANCE_GRADES)
     pos = window.loc[grades.notna(), ["user_id", "item_id"]].assign(label=grades.dropna().astype(int))
     pos = pos.groupby(["user_id", "item_id"], as_index=False)["label"].max()
     users = sorted(pos["user_id"].unique())
-    queries = build_queries(users, recent_items(before, policy.config.recent_items), None)
-    as_of = before["ts"].max() + pd.Timedelta(microseconds=1)
-    counts = user_queries(before, as_of=as_of).set_index("user_id")[list(TOWER_NUMERIC)]
-    queries = queries.join(counts, on="user_id").fillna({c: 0.0 for c in TOWER_NUMERIC})
+    # one pass over the earlier data: recent items and counters as of the window's start
+    known = user_queries(before, history=policy.config.recent_items).set_index("user_id")
+    queries = build_queries(users, known["recent_items"].to_dict(), None)
+    queries = queries.join(known[list(TOWER_COUNTERS)], on="user_id").fillna({c: 0.0 for c in TOWER_COUNTERS})
     seen_before = before.groupby("user_id")["item_id"].agg(set)
     candidates, _, _ = policy.candidates(queries, [seen_before.get(u, set()) for u in users])
     labelled = candidates.merge(pos, on=["user_id", "item_id"], how="left")
@@ -370,10 +373,13 @@ def _feature_snapshot(
 # ---------------------------------------------------------------- stage 2: train one model
 
 
+def _catalog(out: Path) -> pd.DataFrame | None:
+    path = out / "data" / "catalog.parquet"
+    return pd.read_parquet(path) if path.exists() else None
+
+
 def _train_data(out: Path) -> tuple[pd.DataFrame, pd.DataFrame | None]:
-    train = pd.read_parquet(out / "data" / "train.parquet")
-    catalog_path = out / "data" / "catalog.parquet"
-    return train, (pd.read_parquet(catalog_path) if catalog_path.exists() else None)
+    return pd.read_parquet(out / "data" / "train.parquet"), _catalog(out)
 
 
 def fit_model(
@@ -477,12 +483,14 @@ def _load_baseline(path: Path) -> Any:
 class TowerRecommender:
     """An exported two-tower artifact behind the ``Recommender`` protocol, queries fixed at the cutoff."""
 
-    def __init__(self, artifact: Any, train: pd.DataFrame, as_of: pd.Timestamp):
+    def __init__(self, artifact: Any, split: Split, seen: dict[str, set[str]]):
         from models.two_tower.train import user_queries
 
         self.artifact = artifact
-        self.queries = user_queries(train, history=artifact.history, as_of=as_of).set_index("user_id")
-        self.seen = train.groupby("user_id")["item_id"].agg(set).to_dict()
+        self.queries = user_queries(split.train, history=artifact.history, as_of=split.cutoff).set_index(
+            "user_id"
+        )
+        self.seen = seen
 
     def fit(self, train: pd.DataFrame, catalog: pd.DataFrame | None = None) -> TowerRecommender:
         return self
@@ -529,12 +537,19 @@ def _aligned(values: np.ndarray, ids: np.ndarray, target: np.ndarray) -> np.ndar
     return pd.Series(values, index=ids).reindex(target).fillna(0.0).to_numpy()
 
 
-def _policy_recommender(policy: Any, train: pd.DataFrame, out: Path) -> Any:
+def _user_features(out: Path) -> pd.DataFrame:
+    """The Feast user features as of the cutoff, snapshotted by ``prepare``."""
+    return pd.read_parquet(out / "data" / "user_features.parquet").set_index("user_id")
+
+
+def _policy_recommender(
+    policy: Any, split: Split, seen: dict[str, set[str]], user_features: pd.DataFrame
+) -> Any:
     from models.hybrid import PolicyRecommender, recent_items
 
-    user_features = pd.read_parquet(out / "data" / "user_features.parquet").set_index("user_id")
-    seen = train.groupby("user_id")["item_id"].agg(set).to_dict()
-    return PolicyRecommender(policy, recent_items(train, policy.config.recent_items), seen, user_features)
+    return PolicyRecommender(
+        policy, recent_items(split.train, policy.config.recent_items), seen, user_features
+    )
 
 
 def _split_from_disk(out: Path, params: TrainParams) -> Split:
@@ -551,7 +566,8 @@ def evaluate(settings: Settings, run_key: str, step: Step = _noop) -> dict[str, 
     state = RunState.load(out)
     params = state.train_params
     split = _split_from_disk(out, params)
-    _, catalog = _train_data(out)
+    catalog = _catalog(out)
+    seen = split.seen_items()
     models: dict[str, Any] = {}
     for name in params.models:
         if name == "wide_deep":
@@ -560,13 +576,13 @@ def evaluate(settings: Settings, run_key: str, step: Step = _noop) -> dict[str, 
         if name == "two_tower":
             from models.two_tower.export import TwoTowerArtifact
 
-            models[name] = TowerRecommender(
-                TwoTowerArtifact.load(out / "models" / name), split.train, split.cutoff
-            )
+            models[name] = TowerRecommender(TwoTowerArtifact.load(out / "models" / name), split, seen)
         else:
             models[name] = _load_baseline(out / "models" / name)
     if params.hybrid:
-        models[HYBRID] = _policy_recommender(load_policy_parts(settings, out, {}), split.train, out)
+        models[HYBRID] = _policy_recommender(
+            load_policy_parts(settings, out, {}), split, seen, _user_features(out)
+        )
     step("score the holdout")
     k_values = sorted({params.k, 20})
     per_user = per_user_results(models, split, k_values, catalog)
@@ -667,9 +683,12 @@ def gate(settings: Settings, run_key: str, step: Step = _noop) -> dict[str, Any]
     if not params.hybrid:
         raise BadInput("the gate needs the hybrid policy: train both two_tower and wide_deep")
     split = _split_from_disk(out, params)
+    catalog = _catalog(out)
+    seen = split.seen_items()
+    user_features = _user_features(out)
     metric = f"ndcg@{params.k}"
     challenger = pd.read_parquet(out / "models" / f"per_user_{HYBRID}.parquet")
-    references = {"popularity": _per_user_popularity(settings, out, split, params)}
+    references = {"popularity": _per_user_popularity(out, split, params, catalog)}
     champion_version = registry.alias_version(settings, registry.CHAMPION)
     notes: list[str] = []
     if champion_version is not None:
@@ -677,8 +696,7 @@ def gate(settings: Settings, run_key: str, step: Step = _noop) -> dict[str, Any]
         from models.hybrid import HybridPolicy
 
         policy_dir, _ = registry.download_policy(settings, version=champion_version)
-        champion = _policy_recommender(HybridPolicy.load(policy_dir), split.train, out)
-        _, catalog = _train_data(out)
+        champion = _policy_recommender(HybridPolicy.load(policy_dir), split, seen, user_features)
         references[f"champion_v{champion_version}"] = per_user_results(
             {"c": champion}, split, [params.k], catalog
         )["c"]
@@ -687,15 +705,12 @@ def gate(settings: Settings, run_key: str, step: Step = _noop) -> dict[str, Any]
             "flatter the champion, so the comparison errs against the challenger"
         )
     step("behavioural checks")
-    challenger_rec = _policy_recommender(load_policy_parts(settings, out, {}), split.train, out)
-    _, catalog = _train_data(out)
+    challenger_rec = _policy_recommender(load_policy_parts(settings, out, {}), split, seen, user_features)
     catalog_items = (
         set(catalog["item_id"].astype(str)) if catalog is not None else set(split.train["item_id"])
     )
     sample = [str(u) for u in split.users[:: max(1, len(split.users) // 50)]][:50]
-    checks = registry.behavioural_checks(
-        challenger_rec.recommend, sample, challenger_rec.seen, catalog_items, params.k
-    )
+    checks = registry.behavioural_checks(challenger_rec.recommend, sample, seen, catalog_items, params.k)
     decision = registry.quality_gate(
         challenger, references, checks, metric=metric, n_boot=params.n_boot, seed=params.seed
     )
@@ -715,11 +730,12 @@ def gate(settings: Settings, run_key: str, step: Step = _noop) -> dict[str, Any]
     return result
 
 
-def _per_user_popularity(settings: Settings, out: Path, split: Split, params: TrainParams) -> pd.DataFrame:
+def _per_user_popularity(
+    out: Path, split: Split, params: TrainParams, catalog: pd.DataFrame | None
+) -> pd.DataFrame:
     path = out / "models" / "per_user_popularity.parquet"
     if path.exists():
         return pd.read_parquet(path)
-    _, catalog = _train_data(out)
     model = _load_baseline(out / "models" / "popularity")
     return per_user_results({"p": model}, split, [params.k], catalog)["p"]
 
@@ -740,8 +756,9 @@ def register(settings: Settings, run_key: str, step: Step = _noop) -> dict[str, 
     final = out / "final"
     (final / "data").mkdir(parents=True, exist_ok=True)
     step("ranker training set on all data")
-    ranker_info = _ranker_set(settings, events, catalog, params, final / "data" / "ranker.parquet")
-    ranker_frame = pd.read_parquet(final / "data" / "ranker.parquet")
+    ranker_info, ranker_frame = _ranker_set(
+        settings, events, catalog, params, final / "data" / "ranker.parquet"
+    )
     fits = {}
     for name in ("popularity", "trending", "cooccurrence", "two_tower", "wide_deep"):
         step(f"refit {name} on all data")
@@ -809,14 +826,14 @@ def train_all(
 ) -> dict[str, Any]:
     """prepare → train each model → evaluate → (gate → register). The CLI's and demo's entry point."""
     started = time.perf_counter()
-    step("prepare: split, features, ranker training set")
+    step(PREPARE_STAGE)
     prepared = prepare(settings, params, evaluate_only=not register_model)
     run_key = prepared["run_key"]
     trained = {}
     for name in params.fitted():
         step(f"train {name}")
         trained[name] = train(settings, run_key, name)
-    step("evaluate")
+    step(EVALUATE_STAGE)
     evaluation = evaluate(settings, run_key)
     summary: dict[str, Any] = {
         "run_key": run_key,
@@ -826,9 +843,9 @@ def train_all(
         "evaluate": evaluation,
     }
     if register_model and params.hybrid:
-        step("gate")
+        step(GATE_STAGE)
         summary["gate"] = gate(settings, run_key)
-        step("refit on all data and register")
+        step(REGISTER_STAGE)
         summary["register"] = register(settings, run_key)
     elif register_model:
         summary["register"] = {"skipped": "the registered policy needs two_tower and wide_deep"}
@@ -837,15 +854,7 @@ def train_all(
 
 
 def stage_names(params: TrainParams, register_model: bool = True) -> list[str]:
-    names = [
-        "prepare: split, features, ranker training set",
-        *(f"train {n}" for n in params.fitted()),
-        "evaluate",
-    ]
+    names = [PREPARE_STAGE, *(f"train {n}" for n in params.fitted()), EVALUATE_STAGE]
     if register_model and params.hybrid:
-        names += ["gate", "refit on all data and register"]
+        names += [GATE_STAGE, REGISTER_STAGE]
     return names
-
-
-def with_overrides(params: TrainParams, **overrides: Any) -> TrainParams:
-    return replace(params, **{k: v for k, v in overrides.items() if v is not None})

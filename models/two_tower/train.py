@@ -87,6 +87,15 @@ def _grouped_lists(keys: np.ndarray, values: np.ndarray, wanted: np.ndarray) -> 
     return [chunks[starts[w] : ends[w]] if w >= 0 else [] for w in where]
 
 
+def latest_items(events: pd.DataFrame, limit: int) -> pd.DataFrame:
+    """(user_id, item_id, ts) of each user's ``limit`` most recently touched distinct items, through
+    positive interactions only; sorted by user, then newest first, ties by item id."""
+    positive = events.loc[events["event_type"].isin(POSITIVE_TYPES)]
+    last = positive.groupby(["user_id", "item_id"], sort=False, as_index=False)["ts"].max()
+    last = last.sort_values(["user_id", "ts", "item_id"], ascending=[True, False, True], kind="stable")
+    return last.loc[last.groupby("user_id", sort=False).cumcount() < limit]
+
+
 def user_queries(events: pd.DataFrame, history: int = 10, as_of: pd.Timestamp | None = None) -> pd.DataFrame:
     """What the user tower sees for each user at ``as_of`` (default: just after the last event).
 
@@ -103,10 +112,7 @@ def user_queries(events: pd.DataFrame, history: int = 10, as_of: pd.Timestamp | 
     ev = ev.loc[ev["ts"] < cutoff]
     users = np.sort(ev["user_id"].unique())
 
-    positive = ev.loc[ev["event_type"].isin(POSITIVE_TYPES)]
-    last = positive.groupby(["user_id", "item_id"], sort=False, as_index=False)["ts"].max()
-    last = last.sort_values(["user_id", "ts", "item_id"], ascending=[True, False, True], kind="stable")
-    last = last.loc[last.groupby("user_id", sort=False).cumcount() < history]
+    last = latest_items(ev, history)
 
     recent_window = ev.loc[ev["ts"] >= cutoff - COUNT_WINDOW]
     counts = recent_window.groupby(["user_id", "event_type"]).size().unstack(fill_value=0)
