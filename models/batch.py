@@ -58,8 +58,9 @@ def recommend_batch(
     policy = HybridPolicy.load(policy_dir)
     events = load_events(settings)
     known = set(events["user_id"].unique())
-    recent = recent_items(events, policy.config.recent_items)
-    seen_by_user = events.loc[events["user_id"].isin(users)].groupby("user_id")["item_id"].agg(set).to_dict()
+    asked = events.loc[events["user_id"].isin(users)]  # history of the requested users only
+    recent = recent_items(asked, policy.config.recent_items)
+    seen_by_user = asked.groupby("user_id")["item_id"].agg(set).to_dict()
     as_of = events["ts"].max() + pd.Timedelta(microseconds=1)
     features = _user_features(settings, [u for u in users if u in known], as_of)
     setup_seconds = time.perf_counter() - started
