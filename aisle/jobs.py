@@ -87,9 +87,6 @@ def features_build_job(
     }
 
 
-LABEL_GRADES = {"purchase": 3, "add_to_cart": 2, "wishlist": 2, "click": 1, "view": 1}
-
-
 def label_frame(settings: Settings, *, days: int | None, limit: int, negatives: int, seed: int) -> Any:
     """Graded labels from the lake (purchase 3 > cart/wishlist 2 > view/click 1), newest ``days``, plus
     ``negatives`` random catalog items per positive (label 0) at the same instant."""
@@ -99,6 +96,7 @@ def label_frame(settings: Settings, *, days: int | None, limit: int, negatives: 
     import pyarrow.compute as pc
 
     from aisle.errors import BadInput
+    from feature_repo.tables import LABEL_GRADES
     from ingestion.lake import EventLake
 
     lake = EventLake(settings.paths.lake)

@@ -98,6 +98,10 @@ EVENT_WEIGHTS: Final = {
     "rating": 0.0,
 }
 
+#: Graded relevance of an interaction (the strongest per user and item counts): the label of ranker
+#: training sets and the gain of held-out items in evaluation. Other event types are not positives.
+LABEL_GRADES: Final = {"purchase": 3, "add_to_cart": 2, "wishlist": 2, "view": 1, "click": 1}
+
 # Stream (push) features, written to the online store by the stream consumer.
 USER_RECENT: Final = "user_recent"
 USER_RECENT_SCHEMA: Final = pa.schema(

@@ -19,14 +19,10 @@ from typing import Final, Protocol, Self, runtime_checkable
 import numpy as np
 import pandas as pd
 
+from feature_repo.tables import LABEL_GRADES
+
 #: Graded relevance of a held-out interaction; the strongest one per (user, item) counts.
-RELEVANCE_GRADES: Final = {
-    "purchase": 3,
-    "add_to_cart": 2,
-    "wishlist": 2,
-    "view": 1,
-    "click": 1,
-}
+RELEVANCE_GRADES: Final = LABEL_GRADES
 SEGMENTS: Final = ("all", "with_history", "without_history")
 RANKING_METRICS: Final = ("recall", "ndcg", "map", "hit_rate")
 LIST_METRICS: Final = ("diversity", "novelty")

@@ -33,7 +33,7 @@ from typing import Any, Final, Self
 import numpy as np
 import pandas as pd
 
-from feature_repo.tables import EVENT_WEIGHTS
+from feature_repo.tables import EVENT_WEIGHTS, LABEL_GRADES
 from models.two_tower.model import (
     ITEM_PAD_INDEX,
     PAD,
@@ -47,7 +47,7 @@ from models.two_tower.model import (
 )
 
 #: Event types that say "this user wanted this item" (rating and remove_from_cart do not).
-POSITIVE_TYPES: Final = ("view", "click", "wishlist", "add_to_cart", "purchase")
+POSITIVE_TYPES: Final = tuple(LABEL_GRADES)  # the graded interactions: view, cart, purchase, ...
 #: Which event type each USER_NUMERIC counter counts, over COUNT_WINDOW before ``as_of``.
 COUNTED_TYPES: Final = dict(zip(USER_NUMERIC, ("view", "add_to_cart", "purchase"), strict=True))
 COUNT_WINDOW: Final = pd.Timedelta(days=30)
