@@ -35,6 +35,7 @@ lint: setup ## ruff (lint + format check) and mypy
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy aisle ingestion feature_repo models serving monitoring dags
+	$(BIN)/lint-imports
 
 format: setup ## Apply ruff's formatting and safe fixes
 	$(BIN)/ruff format .

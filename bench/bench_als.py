@@ -19,9 +19,9 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).parent))
 from _common import report
 
-from aisle.data.synthetic import ShopConfig, generate_shop
-from aisle.settings import load_settings
+from aisle.core.settings import load_settings
 from feature_repo.compute.session import spark_session
+from ingestion.synthetic.shop import ShopConfig, generate_shop
 from models.baselines import ALSRecommender, PopularityRecommender
 
 

@@ -24,8 +24,8 @@ import pyarrow.parquet as pq
 sys.path.insert(0, str(Path(__file__).parent))
 from _common import report
 
-from aisle.services import embedded_services, redis_url
-from aisle.settings import load_settings
+from aisle.app.services import embedded_services, redis_url
+from aisle.core.settings import load_settings
 from feature_repo import store, tables
 
 N_ITEMS = 100_000

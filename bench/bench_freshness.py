@@ -24,12 +24,12 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).parent))
 from _common import report
 
-from aisle.data.synthetic import ShopConfig, generate_shop
-from aisle.services import embedded_services, kafka_bootstrap
-from aisle.settings import load_settings
+from aisle.app.services import embedded_services, kafka_bootstrap
+from aisle.core.settings import load_settings
 from feature_repo import store
 from ingestion.kafka_io import ensure_topic, new_producer
 from ingestion.pipeline import Ingester
+from ingestion.synthetic.shop import ShopConfig, generate_shop
 
 EVENTS = 1_000
 RATE = 20.0
@@ -49,7 +49,7 @@ def main() -> None:
             env = {k: v for k, v in os.environ.items() if not k.startswith("AISLE_")}
             env["AISLE_HOME"] = str(settings.paths.home)
             consumer = subprocess.Popen(
-                [sys.executable, "-m", "aisle.cli", "ingest", "stream"],
+                [sys.executable, "-m", "aisle.app.cli", "ingest", "stream"],
                 env=env,
                 stdout=subprocess.PIPE,
                 stderr=subprocess.DEVNULL,

@@ -16,7 +16,7 @@ import pyarrow.parquet as pq
 sys.path.insert(0, str(Path(__file__).parent))
 from _common import report
 
-from aisle.data.synthetic import ShopConfig, generate_shop, write_shop
+from ingestion.synthetic.shop import ShopConfig, generate_shop, write_shop
 
 
 def main() -> None:

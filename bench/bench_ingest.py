@@ -21,12 +21,12 @@ import pyarrow.parquet as pq
 sys.path.insert(0, str(Path(__file__).parent))
 from _common import report
 
-from aisle.data.synthetic import ShopConfig, generate_shop, write_shop
-from aisle.services import embedded_services, kafka_bootstrap
-from aisle.settings import load_settings
+from aisle.app.services import embedded_services, kafka_bootstrap
+from aisle.core.settings import load_settings
 from ingestion.kafka_io import CONSUMER_TIMEOUTS
 from ingestion.pipeline import IngestCounts, Ingester, ingest_batch
 from ingestion.stream import consume_stream, events_to_json_lines, produce_messages
+from ingestion.synthetic.shop import ShopConfig, generate_shop, write_shop
 
 STREAM_EVENTS = 200_000
 

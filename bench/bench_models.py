@@ -28,15 +28,14 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).parent))
 from _common import report
 
-from aisle.settings import Settings, get_settings, load_settings
+from aisle.core.settings import Settings, get_settings, load_settings
 
 
 def _ingest_generated(settings: Settings, users: int, items: int, days: int) -> dict[str, Any]:
-    from aisle.data.synthetic import ShopConfig
-    from aisle.jobs import generate_job
+    from aisle.app.jobs import shop as shop_jobs
     from ingestion.pipeline import ingest_batch
 
-    generated = generate_job(settings, ShopConfig(users=users, items=items, days=days, seed=42))
+    generated = shop_jobs.generate(settings, dict(users=users, items=items, days=days, seed=42))
     ingest_batch(settings, [settings.paths.raw / "shop"])
     return {
         "dataset": f"generated shop ({users} users, {items} items, {days} days)",
@@ -104,8 +103,8 @@ def main() -> None:
     parser.add_argument("--recommend-users", type=int, default=5_000)
     args = parser.parse_args()
 
-    from aisle.jobs import features_build_job
-    from aisle.services import embedded_services
+    from aisle.app.jobs import features as features_jobs
+    from aisle.app.services import embedded_services
     from models.pipeline import TrainParams, train_all
 
     with tempfile.TemporaryDirectory() as tmp:
@@ -120,7 +119,7 @@ def main() -> None:
                 if args.public
                 else _ingest_generated(settings, args.users, args.items, args.days)
             )
-            features = features_build_job(settings)
+            features = features_jobs.build(settings)
             report(
                 "models.features",
                 **data,

@@ -15,11 +15,11 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).parent))
 from _common import report
 
-from aisle.data.synthetic import ShopConfig, generate_shop
-from aisle.settings import load_settings
+from aisle.core.settings import load_settings
 from feature_repo.compute.build import build_features
 from feature_repo.compute.session import spark_session
 from ingestion.lake import EventLake
+from ingestion.synthetic.shop import ShopConfig, generate_shop
 
 
 def main() -> None:

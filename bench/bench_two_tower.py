@@ -26,7 +26,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).parent))
 from _common import report
 
-from aisle.data.synthetic import ShopConfig, generate_shop
+from ingestion.synthetic.shop import ShopConfig, generate_shop
 from models.baselines import PopularityRecommender
 from models.two_tower import TwoTowerArtifact, TwoTowerConfig, TwoTowerRecommender, export, user_queries
 

@@ -16,7 +16,7 @@ the data not be redistributed without separate permission. RecBole's MIT licence
 GroupLens's terms. So: use it for benchmarks and tests at run time, cite it, and do not commit the
 generated CSVs (or the wheel) to a repository.
 
-Output, in the format ``aisle data import`` accepts (see ``aisle/data/importers.py``):
+Output, in the format ``aisle data import`` accepts (see ``ingestion/importers.py``):
 
 * ``interactions.csv``: ``user_id,item_id,timestamp,rating,event_type``, one row per rating, sorted by
   timestamp; ``timestamp`` is epoch seconds (UTC).
@@ -93,7 +93,7 @@ class Movie:
 
 def default_cache_dir() -> Path:
     """``$AISLE_HOME/cache/public``, with AISLE_HOME as Aisle's settings resolve it."""
-    from aisle.settings import load_settings
+    from aisle.core.settings import load_settings
 
     return load_settings().home / "cache" / "public"
 

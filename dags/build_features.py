@@ -11,7 +11,7 @@ from typing import Any
 import pendulum
 from airflow.sdk import Asset, Param, dag, task
 
-from aisle.assets import FEATURES_ASSET, LAKE_ASSET
+from aisle.core.assets import FEATURES_ASSET, LAKE_ASSET
 
 LAKE = Asset(name=LAKE_ASSET[0], uri=LAKE_ASSET[1])
 FEATURES = Asset(name=FEATURES_ASSET[0], uri=FEATURES_ASSET[1])
@@ -34,27 +34,24 @@ FEATURES = Asset(name=FEATURES_ASSET[0], uri=FEATURES_ASSET[1])
 def build_features() -> None:
     @task
     def spark_tables(params: dict[str, Any] | None = None) -> dict[str, Any]:
-        from datetime import date
+        from aisle.app.jobs import features
+        from aisle.core.settings import get_settings
 
-        from aisle.settings import get_settings
-        from feature_repo.compute.build import build_features as run_spark
-
-        since = (params or {}).get("since")
-        return run_spark(get_settings(), since=date.fromisoformat(since) if since else None)
+        return features.compute(get_settings(), {"since": (params or {}).get("since")})
 
     @task
     def feast_apply(spark_summary: dict[str, Any]) -> dict[str, Any]:
-        from aisle.settings import get_settings
-        from feature_repo.store import apply
+        from aisle.app.jobs import features
+        from aisle.core.settings import get_settings
 
-        return {"spark": spark_summary, "apply": apply(get_settings())}
+        return {"spark": spark_summary, "apply": features.apply(get_settings())}
 
     @task(outlets=[FEATURES])
     def materialize(previous: dict[str, Any]) -> dict[str, Any]:
-        from aisle.settings import get_settings
-        from feature_repo.store import materialize as to_redis
+        from aisle.app.jobs import features
+        from aisle.core.settings import get_settings
 
-        return {**previous, "materialize": to_redis(get_settings())}
+        return {**previous, "materialize": features.materialize(get_settings())}
 
     materialize(feast_apply(spark_tables()))  # type: ignore[arg-type]  # XComArgs resolve at run time
 

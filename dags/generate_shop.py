@@ -26,13 +26,10 @@ from airflow.sdk import Param, dag, task
 def generate_shop() -> None:
     @task
     def generate(params: dict[str, Any] | None = None) -> dict[str, Any]:
-        from aisle.data.synthetic import ShopConfig
-        from aisle.jobs import generate_job
-        from aisle.settings import get_settings
+        from aisle.app.jobs import shop
+        from aisle.core.settings import get_settings
 
-        p = params or {}
-        config = ShopConfig(users=p["users"], items=p["items"], days=p["days"], seed=p["seed"])
-        return generate_job(get_settings(), config)
+        return shop.generate(get_settings(), dict(params or {}))
 
     generate()
 

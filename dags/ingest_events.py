@@ -12,7 +12,7 @@ from typing import Any
 import pendulum
 from airflow.sdk import Asset, Param, dag, task
 
-from aisle.assets import LAKE_ASSET
+from aisle.core.assets import LAKE_ASSET
 
 LAKE = Asset(name=LAKE_ASSET[0], uri=LAKE_ASSET[1])
 
@@ -31,31 +31,37 @@ LAKE = Asset(name=LAKE_ASSET[0], uri=LAKE_ASSET[1])
         "stream": Param(True, type="boolean", description="Also consume the Kafka events topic"),
         "max_seconds": Param(30, type="number", minimum=1, description="Bound of the stream run"),
         "idle_seconds": Param(5, type="number", minimum=1, description="Stop the stream when idle"),
+        "push_features": Param(
+            True,
+            type="boolean",
+            description="Push each shopper's stream features online, as `aisle ingest stream` does",
+        ),
     },
     doc_md=__doc__,
 )
 def ingest_events() -> None:
     @task
     def batch(params: dict[str, Any] | None = None) -> dict[str, Any]:
-        from pathlib import Path
+        from aisle.app.jobs import ingest
+        from aisle.core.settings import get_settings
 
-        from aisle.settings import get_settings
-        from ingestion.pipeline import ingest_batch
-
-        settings = get_settings()
-        sources = [Path(p) for p in (params or {}).get("sources") or [settings.paths.raw / "shop"]]
-        return ingest_batch(settings, sources)
+        return ingest.batch(get_settings(), {"sources": (params or {}).get("sources") or ()})
 
     @task(outlets=[LAKE])
     def stream(batch_summary: dict[str, Any], params: dict[str, Any] | None = None) -> dict[str, Any]:
-        from aisle.settings import get_settings
-        from ingestion.stream import consume_stream
+        from aisle.app.jobs import ingest
+        from aisle.core.settings import get_settings
 
         p = params or {}
         if not p.get("stream", True):
             return {"batch": batch_summary, "stream": None}
-        summary = consume_stream(
-            get_settings(), max_seconds=float(p["max_seconds"]), idle_exit_seconds=float(p["idle_seconds"])
+        summary = ingest.stream(
+            get_settings(),
+            {
+                "max_seconds": float(p["max_seconds"]),
+                "idle_seconds": float(p["idle_seconds"]),
+                "push_features": bool(p.get("push_features", True)),
+            },
         )
         return {"batch": batch_summary, "stream": summary}
 

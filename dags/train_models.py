@@ -14,7 +14,7 @@ from typing import Any
 import pendulum
 from airflow.sdk import Asset, Param, dag, task
 
-from aisle.assets import FEATURES_ASSET
+from aisle.core.assets import FEATURES_ASSET
 
 FEATURES = Asset(name=FEATURES_ASSET[0], uri=FEATURES_ASSET[1])
 ALL_MODELS = ["popularity", "trending", "cooccurrence", "item_knn", "als", "two_tower", "wide_deep"]
@@ -49,30 +49,31 @@ ALL_MODELS = ["popularity", "trending", "cooccurrence", "item_knn", "als", "two_
 def train_models() -> None:
     @task
     def prepare(params: dict[str, Any] | None = None) -> str:
-        from aisle.settings import get_settings
-        from models.pipeline import TrainParams, prepare
+        from aisle.app.jobs import models
+        from aisle.core.settings import get_settings
 
-        return str(prepare(get_settings(), TrainParams.from_dict(dict(params or {})))["run_key"])
+        return str(models.prepare(get_settings(), dict(params or {}))["run_key"])
 
     @task
     def models_to_fit(params: dict[str, Any] | None = None) -> list[str]:
-        from models.pipeline import TrainParams
+        from aisle.app.jobs import models
+        from aisle.core.settings import get_settings
 
-        return list(TrainParams.from_dict(dict(params or {})).fitted())
+        return models.models_to_fit(get_settings(), dict(params or {}))
 
     @task
     def train(run_key: str, name: str) -> dict[str, Any]:
-        from aisle.settings import get_settings
-        from models.pipeline import train
+        from aisle.app.jobs import models
+        from aisle.core.settings import get_settings
 
-        return train(get_settings(), run_key, name)
+        return models.fit(get_settings(), {"run_key": run_key, "model": name})
 
     @task
     def evaluate(run_key: str, trained: list[dict[str, Any]]) -> dict[str, Any]:
-        from aisle.settings import get_settings
-        from models.pipeline import evaluate
+        from aisle.app.jobs import models
+        from aisle.core.settings import get_settings
 
-        return evaluate(get_settings(), run_key)
+        return models.evaluate_run(get_settings(), {"run_key": run_key})
 
     @task.short_circuit(ignore_downstream_trigger_rules=False)
     def has_policy(run_key: str, evaluation: dict[str, Any]) -> bool:
@@ -80,17 +81,17 @@ def train_models() -> None:
 
     @task
     def gate(run_key: str, _go: bool) -> dict[str, Any]:
-        from aisle.settings import get_settings
-        from models.pipeline import gate
+        from aisle.app.jobs import models
+        from aisle.core.settings import get_settings
 
-        return gate(get_settings(), run_key)
+        return models.gate(get_settings(), {"run_key": run_key})
 
     @task
     def register(run_key: str, decision: dict[str, Any]) -> dict[str, Any]:
-        from aisle.settings import get_settings
-        from models.pipeline import register
+        from aisle.app.jobs import models
+        from aisle.core.settings import get_settings
 
-        return register(get_settings(), run_key)
+        return models.register(get_settings(), {"run_key": run_key})
 
     run_key = prepare()
     trained = train.partial(run_key=run_key).expand(name=models_to_fit())

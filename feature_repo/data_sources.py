@@ -13,7 +13,7 @@ from pathlib import Path
 from feast import FileSource, PushSource
 from feast.data_format import ParquetFormat
 
-from aisle.settings import Settings
+from aisle.core.settings import Settings
 from feature_repo import tables
 
 TIMESTAMP_FIELD = "event_timestamp"

@@ -14,7 +14,7 @@ from feast import Entity, FeatureView, Field
 from feast.data_source import DataSource
 from feast.types import Array, Bool, FeastType, Float64, Int64, String
 
-from aisle.settings import Settings
+from aisle.core.settings import Settings
 from feature_repo import tables
 from feature_repo.data_sources import TIMESTAMP_FIELD, batch_sources, user_recent_push
 from feature_repo.entities import CATEGORY, ITEM, USER, entities

@@ -6,10 +6,11 @@ time. ``feast`` itself is imported inside the entry functions, after the environ
 
 Design choices worth knowing before changing anything:
 
-* The Feast repo directory is ``settings.paths.feast``: a rendered ``feature_store.yaml`` (online store
-  derived from :func:`aisle.services.redis_url`) plus a rendered ``aisle_definitions.py`` that builds the
-  objects from the same settings, so ``feast plan``/``feast apply`` run there see the real definitions
-  instead of an empty repo (``feast apply`` on an empty repo would delete every registered view).
+* The Feast repo directory is ``settings.paths.feast``: a rendered ``feature_store.yaml`` (online
+  store derived from :func:`aisle.core.endpoints.redis_url`) plus a rendered ``aisle_definitions.py``
+  that builds the objects from the same settings, so ``feast plan``/``feast apply`` run there see the
+  real definitions instead of an empty repo (``feast apply`` on an empty repo would delete every
+  registered view).
 * Materialization watermarks: Feast advances a view's watermark (``most_recent_end_time``) only after
   the view was written, so a run that failed because Redis was down is simply re-run. We cap each view's
   window at its newest offline row (+1 µs) instead of "now", so a snapshot that lands late but is stamped
@@ -39,8 +40,8 @@ from urllib.parse import parse_qs, unquote, urlsplit
 import pandas as pd
 import yaml
 
-from aisle.errors import BadInput, ServiceUnavailable
-from aisle.settings import Settings, export_env, process_env
+from aisle.core.errors import BadInput, ServiceUnavailable
+from aisle.core.settings import Settings, export_env, process_env
 
 if TYPE_CHECKING:
     from feast import FeatureStore, FeatureView
@@ -147,7 +148,7 @@ _DEFINITIONS_TEMPLATE = '''\
 
 from pathlib import Path
 
-from aisle.settings import load_settings
+from aisle.core.settings import load_settings
 from feature_repo.store import definitions
 
 for _obj in definitions(load_settings(home=Path({home!r}))):
@@ -158,10 +159,10 @@ for _obj in definitions(load_settings(home=Path({home!r}))):
 def render_feature_store_yaml(settings: Settings) -> Path:
     """Write ``feature_store.yaml`` (and the CLI's definitions module) under ``settings.paths.feast``.
 
-    The online store address comes from :func:`aisle.services.redis_url`, so it follows the embedded
+    The online store address comes from :func:`aisle.core.endpoints.redis_url`, so it follows the embedded
     Redis to whatever port it runs on; raises ServiceUnavailable when no Redis is configured or running.
     """
-    from aisle.services import redis_url
+    from aisle.core.endpoints import redis_url
 
     return _render(settings, redis_url(settings))
 
@@ -248,7 +249,7 @@ def get_store(settings: Settings) -> FeatureStore:
         if cached is not None:
             return cached.store
         _feast_env(settings)
-        from aisle.services import redis_url
+        from aisle.core.endpoints import redis_url
 
         address = redis_url(settings)
         path = _render(settings, address)
@@ -295,7 +296,7 @@ def _forget_if_moved(settings: Settings) -> str:
     A store whose Redis merely went down is kept (redis-py reconnects once it is back on the same
     address), so every failure reports the same address instead of a changing story.
     """
-    from aisle.services import redis_url
+    from aisle.core.endpoints import redis_url
 
     with _LOCK:
         cached = _STORES.get(settings)

@@ -87,20 +87,6 @@ ITEM_COOCCURRENCE_SCHEMA: Final = pa.schema(
     ]
 )
 
-#: Event weights used for affinity and trending (implicit feedback strength).
-EVENT_WEIGHTS: Final = {
-    "view": 1.0,
-    "click": 1.0,
-    "wishlist": 2.0,
-    "add_to_cart": 3.0,
-    "remove_from_cart": 0.0,
-    "purchase": 5.0,
-    "rating": 0.0,
-}
-
-#: Graded relevance of an interaction (the strongest per user and item counts): the label of ranker
-#: training sets and the gain of held-out items in evaluation. Other event types are not positives.
-LABEL_GRADES: Final = {"purchase": 3, "add_to_cart": 2, "wishlist": 2, "view": 1, "click": 1}
 
 # Stream (push) features, written to the online store by the stream consumer.
 USER_RECENT: Final = "user_recent"

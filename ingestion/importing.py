@@ -6,8 +6,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-from aisle.data.importers import check_import_path, interactions_to_events, normalise_catalog
-from aisle.settings import Settings
+from aisle.core.settings import Settings
+from ingestion.importers import check_import_path, interactions_to_events, normalise_catalog
 from ingestion.pipeline import Ingester
 from ingestion.readers import ReadResult, read_file
 

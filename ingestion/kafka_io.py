@@ -11,7 +11,7 @@ import logging
 import socket
 from typing import Any
 
-from aisle.errors import ServiceUnavailable
+from aisle.core.errors import ServiceUnavailable
 
 log = logging.getLogger(__name__)
 

@@ -31,7 +31,7 @@ import pyarrow.compute as pc
 import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 
-from aisle.schemas import CATALOG_SCHEMA, EVENT_SCHEMA, REJECTED_SCHEMA, USER_SCHEMA
+from aisle.core.schemas import CATALOG_SCHEMA, EVENT_SCHEMA, REJECTED_SCHEMA, USER_SCHEMA
 
 QUARANTINE_SCHEMA = pa.schema(
     [*REJECTED_SCHEMA, pa.field("key", pa.uint64()), pa.field("quarantined_at", pa.timestamp("us", tz="UTC"))]

@@ -14,9 +14,9 @@ from typing import Any
 
 import pyarrow as pa
 
-from aisle.errors import AisleError, BadInput
-from aisle.schemas import REJECTED_SCHEMA
-from aisle.settings import Settings, ensure_home
+from aisle.core.errors import AisleError, BadInput
+from aisle.core.schemas import REJECTED_SCHEMA
+from aisle.core.settings import Settings, ensure_home
 from ingestion.lake import EventLake, Quarantine, WriteCounts
 from ingestion.readers import ReadResult, empty_rejected, file_format, read_file
 

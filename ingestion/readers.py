@@ -21,8 +21,8 @@ import pyarrow.csv as pacsv
 import pyarrow.json as pajson
 import pyarrow.parquet as pq
 
-from aisle.errors import BadInput
-from aisle.schemas import REJECTED_SCHEMA
+from aisle.core.errors import BadInput
+from aisle.core.schemas import REJECTED_SCHEMA
 
 FORMATS = {".csv": "csv", ".jsonl": "jsonl", ".json": "jsonl", ".ndjson": "jsonl", ".parquet": "parquet"}
 

@@ -19,8 +19,8 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from aisle.errors import AisleError, BadInput
-from aisle.settings import Settings
+from aisle.core.errors import AisleError, BadInput
+from aisle.core.settings import Settings
 from ingestion.kafka_io import broker_reachable, ensure_topic, new_consumer, new_producer
 from ingestion.pipeline import IngestCounts, Ingester
 from ingestion.readers import read_file, read_messages
@@ -52,7 +52,7 @@ def produce_messages(
     progress: Callable[[int], None] | None = None,
 ) -> dict[str, Any]:
     """Send raw messages to the events topic, optionally paced at ``rate`` messages/s."""
-    from aisle.services import kafka_bootstrap
+    from aisle.core.endpoints import kafka_bootstrap
 
     if rate is not None and rate <= 0:
         raise BadInput(f"--rate must be positive (got {rate})")
@@ -150,7 +150,7 @@ def consume_stream(
     """Consume the events topic into the lake until a bound is hit (or forever when none is given)."""
     from kafka.errors import KafkaError  # CommitFailedError included
 
-    from aisle.services import kafka_bootstrap
+    from aisle.core.endpoints import kafka_bootstrap
 
     if max_seconds is not None and max_seconds <= 0:
         raise BadInput(f"--max-seconds must be positive (got {max_seconds})")

@@ -40,8 +40,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from aisle.errors import AisleError, BadInput
-from aisle.schemas import (
+from aisle.core.errors import AisleError, BadInput
+from aisle.core.schemas import (
     CATALOG_SCHEMA,
     EVENT_REQUIRED,
     EVENT_SCHEMA,
@@ -51,7 +51,7 @@ from aisle.schemas import (
     REJECTED_SCHEMA,
     TS_TYPE,
 )
-from aisle.settings import Settings
+from aisle.core.settings import Settings
 from ingestion.readers import empty_rejected, rejected_table
 
 if TYPE_CHECKING:

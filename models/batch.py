@@ -16,8 +16,8 @@ from typing import Any
 
 import pandas as pd
 
-from aisle.errors import BadInput
-from aisle.settings import Settings
+from aisle.core.errors import BadInput
+from aisle.core.settings import Settings
 from models import registry
 from models.data import load_events, read_user_file
 from models.hybrid import COLD_START, HybridPolicy, build_queries, recent_items

@@ -9,8 +9,8 @@ from __future__ import annotations
 import pandas as pd
 import pyarrow.compute as pc
 
-from aisle.errors import BadInput
-from aisle.settings import Settings
+from aisle.core.errors import BadInput
+from aisle.core.settings import Settings
 from ingestion.lake import EventLake
 
 EVENT_COLUMNS = ("event_id", "event_type", "user_id", "item_id", "ts", "session_id", "value")

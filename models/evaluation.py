@@ -19,7 +19,7 @@ from typing import Final, Protocol, Self, runtime_checkable
 import numpy as np
 import pandas as pd
 
-from feature_repo.tables import LABEL_GRADES
+from aisle.core.schemas import LABEL_GRADES
 
 #: Graded relevance of a held-out interaction; the strongest one per (user, item) counts.
 RELEVANCE_GRADES: Final = LABEL_GRADES

@@ -14,7 +14,7 @@ from typing import Final
 import numpy as np
 import pandas as pd
 
-from aisle.settings import Settings
+from aisle.core.settings import Settings
 from feature_repo.tables import ITEM_FEATURES, USER_FEATURES, WINDOWS
 from models.wide_deep.model import RankerSpec
 

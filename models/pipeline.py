@@ -27,8 +27,8 @@ from typing import Any, Final
 import numpy as np
 import pandas as pd
 
-from aisle.errors import BadInput
-from aisle.settings import Settings
+from aisle.core.errors import BadInput
+from aisle.core.settings import Settings
 from models import registry
 from models.data import load_catalog, load_events
 from models.evaluation import Split, per_user_results, subsample_users, summarize, temporal_split

@@ -19,8 +19,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from aisle.errors import AisleError, BadInput
-from aisle.settings import Settings, export_env
+from aisle.core.errors import AisleError, BadInput
+from aisle.core.settings import Settings, export_env
 from models.evaluation import paired_bootstrap_ci
 
 log = logging.getLogger(__name__)

@@ -18,7 +18,7 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
-from aisle.settings import export_env
+from aisle.core.settings import export_env
 
 log = logging.getLogger(__name__)
 

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from aisle.settings import Settings, load_settings
+from aisle.core.settings import Settings, load_settings
 
 
 @pytest.fixture
@@ -26,9 +26,9 @@ def services_settings(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sett
 
     Honours AISLE_REDIS_URL / AISLE_KAFKA_BOOTSTRAP (CI runs a Redis); starts embedded servers for
     whatever is not configured and stops them at the end. Resolve addresses with
-    ``aisle.services.redis_url(settings)`` and ``kafka_bootstrap(settings)``.
+    ``aisle.app.services.redis_url(settings)`` and ``kafka_bootstrap(settings)``.
     """
-    from aisle.services import embedded_services
+    from aisle.app.services import embedded_services
 
     settings = load_settings(home=tmp_path_factory.mktemp("aisle-services"))
     with embedded_services(settings):

@@ -17,8 +17,8 @@ from pyspark import StorageLevel
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
-from aisle.errors import BadInput
-from aisle.settings import Settings
+from aisle.core.errors import BadInput
+from aisle.core.settings import Settings
 from feature_repo.compute.cooccurrence import item_cooccurrence
 from feature_repo.compute.frames import enrich
 from feature_repo.compute.items import item_features

@@ -14,7 +14,7 @@ from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
-from feature_repo.tables import EVENT_WEIGHTS
+from aisle.core.schemas import EVENT_WEIGHTS
 
 DAY_US: Final = 86_400_000_000
 

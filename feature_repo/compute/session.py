@@ -13,8 +13,8 @@ from pathlib import Path
 
 from pyspark.sql import SparkSession
 
-from aisle.errors import AisleError
-from aisle.settings import Settings
+from aisle.core.errors import AisleError
+from aisle.core.settings import Settings
 
 #: Runtime SQL settings, applied to a reused session too (they are per session, not per JVM).
 SQL_CONF: dict[str, str] = {

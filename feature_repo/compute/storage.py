@@ -14,7 +14,7 @@ import pyarrow as pa
 import pyarrow.dataset as ds
 from pyspark.sql import DataFrame, SparkSession
 
-from aisle.schemas import CATALOG_SCHEMA
+from aisle.core.schemas import CATALOG_SCHEMA
 from feature_repo.compute.frames import spark_schema
 from feature_repo.tables import SCHEMAS
 

@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-from feature_repo.tables import EVENT_WEIGHTS
+from aisle.core.schemas import EVENT_WEIGHTS
 
 #: Popularity's weight when it only breaks ties under an item-to-item score.
 FALLBACK_SCALE = 1e-6

@@ -20,7 +20,7 @@ if TYPE_CHECKING:
     from pyspark.sql import DataFrame as SparkDataFrame
     from pyspark.sql import SparkSession
 
-    from aisle.settings import Settings
+    from aisle.core.settings import Settings
 
 #: ALS user/item blocks. Fixed, not the machine's core count, because Spark seeds the initial factors
 #: per block: the same seed must give the same model on a laptop and on a cluster.
@@ -31,7 +31,7 @@ MIN_RATINGS: Final = 2
 
 def _spark(settings: Settings | None) -> SparkSession:
     """The shared session; imported lazily so that scoring a fitted model never loads pyspark."""
-    from aisle.settings import get_settings
+    from aisle.core.settings import get_settings
     from feature_repo.compute.session import spark_session
 
     return spark_session(settings if settings is not None else get_settings())

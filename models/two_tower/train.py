@@ -33,7 +33,7 @@ from typing import Any, Final, Self
 import numpy as np
 import pandas as pd
 
-from feature_repo.tables import EVENT_WEIGHTS, LABEL_GRADES
+from aisle.core.schemas import EVENT_WEIGHTS, LABEL_GRADES
 from models.two_tower.model import (
     ITEM_PAD_INDEX,
     PAD,

@@ -8,12 +8,12 @@ from pathlib import Path
 
 import pytest
 
-from aisle.settings import Settings, get_settings, load_settings
+from aisle.core.settings import Settings, get_settings, load_settings
 
 
 @pytest.fixture(scope="session")
 def airflow_settings(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Settings]:
-    from aisle.airflow_env import prepare_airflow
+    from aisle.app.dag_runner import prepare_airflow
 
     home = tmp_path_factory.mktemp("aisle-home")
     saved = dict(os.environ)
@@ -45,12 +45,12 @@ def dag_settings(
 def dagbag(airflow_settings: Settings) -> object:
     from airflow.dag_processing.dagbag import DagBag
 
-    from aisle.airflow_env import DAGS_FOLDER
+    from aisle.app.dag_runner import DAGS_FOLDER
 
     return DagBag(dag_folder=str(DAGS_FOLDER))
 
 
 def dag_files() -> list[Path]:
-    from aisle.airflow_env import DAGS_FOLDER
+    from aisle.app.dag_runner import DAGS_FOLDER
 
     return sorted(p for p in DAGS_FOLDER.glob("*.py") if not p.name.startswith("_"))

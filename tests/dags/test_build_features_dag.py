@@ -2,11 +2,11 @@ from __future__ import annotations
 
 import pytest
 
-from aisle.airflow_env import execute_dag
-from aisle.data.synthetic import ShopConfig
-from aisle.jobs import generate_job, training_set_job
-from aisle.services import embedded_services
-from aisle.settings import Settings
+from aisle.app.dag_runner import execute_dag
+from aisle.app.jobs import features as features_jobs
+from aisle.app.jobs import shop as shop_jobs
+from aisle.app.services import embedded_services
+from aisle.core.settings import Settings
 from feature_repo.store import online_features
 from ingestion.pipeline import ingest_batch
 
@@ -14,7 +14,7 @@ from ingestion.pipeline import ingest_batch
 @pytest.mark.integration
 @pytest.mark.slow
 def test_build_features_then_training_set(dag_settings: Settings) -> None:
-    generate_job(dag_settings, ShopConfig(users=150, items=50, days=10, seed=21))
+    shop_jobs.generate(dag_settings, dict(users=150, items=50, days=10, seed=21))
     ingest_batch(dag_settings, [dag_settings.paths.raw / "shop"])
     with embedded_services(dag_settings, kafka=False):
         result = execute_dag(dag_settings, "build_features", {})
@@ -23,7 +23,7 @@ def test_build_features_then_training_set(dag_settings: Settings) -> None:
         user = "u00003"
         online = online_features(dag_settings, user)["user"]
         assert online["user_features__views_30d"] is not None
-        summary = training_set_job(dag_settings, negatives=1, limit=2_000)
+        summary = features_jobs.training_set(dag_settings, {"negatives": 1, "limit": 2_000})
     assert summary["rows"] == summary["positives"] + summary["negatives"]
     assert summary["negatives"] == summary["positives"]
     assert summary["features"] > 20 and summary["null_share"] < 0.9

@@ -2,8 +2,8 @@ from __future__ import annotations
 
 import pyarrow.parquet as pq
 
-from aisle.airflow_env import execute_dag
-from aisle.settings import Settings
+from aisle.app.dag_runner import execute_dag
+from aisle.core.settings import Settings
 
 
 def test_generate_shop_runs_through_dag_test(dag_settings: Settings) -> None:

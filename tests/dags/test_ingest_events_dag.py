@@ -2,19 +2,18 @@ from __future__ import annotations
 
 import pytest
 
-from aisle.airflow_env import execute_dag
-from aisle.assets import LAKE_ASSET
-from aisle.data.synthetic import ShopConfig
-from aisle.jobs import generate_job
-from aisle.services import embedded_services
-from aisle.settings import Settings
+from aisle.app.dag_runner import execute_dag
+from aisle.app.jobs import shop as shop_jobs
+from aisle.app.services import embedded_services
+from aisle.core.assets import LAKE_ASSET
+from aisle.core.settings import Settings
 from ingestion.lake import EventLake
 from ingestion.stream import stream_file
 
 
 @pytest.mark.integration
 def test_ingest_events_runs_batch_and_stream(dag_settings: Settings) -> None:
-    shop = generate_job(dag_settings, ShopConfig(users=120, items=40, days=4, seed=9))
+    shop = shop_jobs.generate(dag_settings, dict(users=120, items=40, days=4, seed=9))
     with embedded_services(dag_settings, redis=False):
         # the stream carries a replay of the first 300 events: the lake must not double them
         stream_file(dag_settings, dag_settings.paths.raw / "shop" / "events.parquet", limit=300)

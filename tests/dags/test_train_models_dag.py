@@ -9,12 +9,12 @@ import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
-from aisle.airflow_env import execute_dag
-from aisle.cli import app
-from aisle.data.synthetic import ShopConfig
-from aisle.jobs import features_build_job, generate_job
-from aisle.services import embedded_services
-from aisle.settings import Settings
+from aisle.app.cli import app
+from aisle.app.dag_runner import execute_dag
+from aisle.app.jobs import features as features_jobs
+from aisle.app.jobs import shop as shop_jobs
+from aisle.app.services import embedded_services
+from aisle.core.settings import Settings
 from ingestion.pipeline import ingest_batch
 from models import registry
 from models.batch import recommend_batch
@@ -31,10 +31,10 @@ PARAMS = {
 @pytest.mark.integration
 @pytest.mark.slow
 def test_train_models_dag_registers_a_policy_that_recommends(dag_settings: Settings, tmp_path: Path) -> None:
-    generate_job(dag_settings, ShopConfig(users=500, items=150, days=24, seed=31))
+    shop_jobs.generate(dag_settings, dict(users=500, items=150, days=24, seed=31))
     ingest_batch(dag_settings, [dag_settings.paths.raw / "shop"])
     with embedded_services(dag_settings, kafka=False):
-        features_build_job(dag_settings)
+        features_jobs.build(dag_settings)
     result = execute_dag(dag_settings, "train_models", PARAMS)
     assert result["state"] == "success"
 

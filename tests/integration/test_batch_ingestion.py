@@ -10,12 +10,12 @@ import pyarrow.compute as pc
 import pytest
 from typer.testing import CliRunner
 
-from aisle.cli import app
-from aisle.data.synthetic import Shop, ShopConfig, generate_shop, write_events
-from aisle.settings import Settings, get_settings, load_settings
+from aisle.app.cli import app
+from aisle.core.settings import Settings, get_settings, load_settings
 from ingestion.importing import import_history
 from ingestion.lake import EventLake, Quarantine
 from ingestion.pipeline import ingest_batch
+from ingestion.synthetic.shop import Shop, ShopConfig, generate_shop, write_events
 
 pytestmark = pytest.mark.integration
 
@@ -59,7 +59,7 @@ def test_every_format_lands_once_and_reingest_adds_nothing(
 
 
 def test_directory_with_catalog_checks_items(shop: Shop, settings: Settings, tmp_path: Path) -> None:
-    from aisle.data.synthetic import write_shop
+    from ingestion.synthetic.shop import write_shop
 
     write_shop(shop, tmp_path / "shop")
     summary = ingest_batch(settings, [tmp_path / "shop"])

@@ -20,9 +20,9 @@ import pytest
 import redis as redis_py
 import yaml
 
-from aisle.errors import BadInput, ServiceUnavailable
-from aisle.services import embedded_services, redis_url, services_down, services_up
-from aisle.settings import Settings, load_settings
+from aisle.app.services import embedded_services, redis_url, services_down, services_up
+from aisle.core.errors import BadInput, ServiceUnavailable
+from aisle.core.settings import Settings, load_settings
 from feature_repo import store as fs
 from feature_repo import tables
 

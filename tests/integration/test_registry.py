@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from aisle.errors import BadInput
-from aisle.settings import Settings
+from aisle.core.errors import BadInput
+from aisle.core.settings import Settings
 from models import registry
 
 

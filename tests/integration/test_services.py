@@ -20,9 +20,9 @@ import redis as redis_py
 from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer
 from kafka.admin import NewTopic
 
-from aisle import services
-from aisle.errors import BadInput, ServiceUnavailable
-from aisle.settings import Settings, load_settings
+from aisle.app import services
+from aisle.core.errors import BadInput, ServiceUnavailable
+from aisle.core.settings import Settings, load_settings
 
 pytestmark = pytest.mark.integration
 
@@ -136,7 +136,7 @@ def test_up_twice_reuses_and_down_stops(embedded_settings: Settings) -> None:
 def test_servers_outlive_the_process_that_started_them(embedded_settings: Settings) -> None:
     """`aisle services up` exits right away; the servers must keep running for later commands."""
     code = (
-        "from aisle.settings import load_settings; from aisle.services import services_up; "
+        "from aisle.core.settings import load_settings; from aisle.app.services import services_up; "
         f"services_up(load_settings(home={str(embedded_settings.home)!r}, redis_url=None, "
         "kafka_bootstrap=None, profile='embedded'))"
     )

@@ -22,11 +22,10 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from aisle.errors import BadInput
-from aisle.schemas import CATALOG_SCHEMA, EVENT_SCHEMA
-from aisle.settings import Settings, load_settings
+from aisle.core.errors import BadInput
+from aisle.core.schemas import CATALOG_SCHEMA, EVENT_SCHEMA, EVENT_WEIGHTS
+from aisle.core.settings import Settings, load_settings
 from feature_repo.tables import (
-    EVENT_WEIGHTS,
     ITEM_COOCCURRENCE,
     ITEM_FEATURES,
     SCHEMAS,
@@ -543,8 +542,8 @@ def test_empty_lake_is_bad_input(tmp_path: Path) -> None:
 def test_missing_java_is_a_clear_error(tmp_path: Path) -> None:
     """A fresh process (no JVM yet) with a JAVA_HOME that holds no Java."""
     code = (
-        "from aisle.errors import AisleError\n"
-        "from aisle.settings import load_settings\n"
+        "from aisle.core.errors import AisleError\n"
+        "from aisle.core.settings import load_settings\n"
         "from feature_repo.compute.session import spark_session\n"
         "try:\n"
         f"    spark_session(load_settings(home={str(tmp_path)!r}))\n"

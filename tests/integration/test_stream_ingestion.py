@@ -29,12 +29,12 @@ from typing import Any
 import pyarrow.compute as pc
 import pytest
 
-from aisle import services
-from aisle.data.synthetic import Shop, ShopConfig, generate_shop
-from aisle.settings import Settings, load_settings
+from aisle.app import services
+from aisle.core.settings import Settings, load_settings
 from ingestion.lake import EventLake, Quarantine
 from ingestion.pipeline import IngestCounts, Ingester
 from ingestion.stream import StopFlag, consume_stream, events_to_json_lines, produce_messages
+from ingestion.synthetic.shop import Shop, ShopConfig, generate_shop
 
 pytestmark = pytest.mark.integration
 
@@ -300,7 +300,7 @@ def commit(self, *args, **kwargs):
         os.kill(os.getpid(), signal.SIGKILL)
     return real_commit(self, *args, **kwargs)
 KafkaConsumer.commit = commit
-from aisle.cli import main
+from aisle.app.cli import main
 sys.argv = ["aisle", "ingest", "stream", "--max-seconds", "120"]
 main()
 """

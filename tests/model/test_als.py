@@ -13,8 +13,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from aisle.data.synthetic import ShopConfig, generate_shop
-from aisle.settings import Settings, load_settings
+from aisle.core.settings import Settings, load_settings
+from ingestion.synthetic.shop import ShopConfig, generate_shop
 from models.baselines import ALSRecommender, PopularityRecommender
 from models.baselines.als import rating_rmse
 from models.evaluation import Recommender, paired_bootstrap_ci, per_user_results, temporal_split

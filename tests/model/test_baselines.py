@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from aisle.data.synthetic import ShopConfig, generate_shop
+from ingestion.synthetic.shop import ShopConfig, generate_shop
 from models.baselines import (
     CooccurrenceRecommender,
     ItemKNNRecommender,

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from aisle.errors import BadInput
+from aisle.core.errors import BadInput
 from models.data import read_user_file
 
 

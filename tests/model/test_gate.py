@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from aisle.data.synthetic import ShopConfig, generate_shop
+from ingestion.synthetic.shop import ShopConfig, generate_shop
 from models.baselines import CooccurrenceRecommender, PopularityRecommender
 from models.evaluation import Split, per_user_results, temporal_split
 from models.registry import behavioural_checks, quality_gate

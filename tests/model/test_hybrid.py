@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from aisle.data.synthetic import ShopConfig, generate_shop
+from ingestion.synthetic.shop import ShopConfig, generate_shop
 from models.baselines import CooccurrenceRecommender, PopularityRecommender, TrendingRecommender
 from models.evaluation import Split, paired_bootstrap_ci, per_user_results, temporal_split
 from models.features import RANKER_SPEC, pair_frame

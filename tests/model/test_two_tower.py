@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from aisle.data.synthetic import ShopConfig, generate_shop
+from ingestion.synthetic.shop import ShopConfig, generate_shop
 from models.baselines import PopularityRecommender
 from models.evaluation import Recommender, paired_bootstrap_ci, per_user_results, temporal_split
 from models.two_tower import (

@@ -6,8 +6,8 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from aisle.cli import app
-from aisle.settings import get_settings
+from aisle.app.cli import app
+from aisle.core.settings import get_settings
 
 runner = CliRunner()
 

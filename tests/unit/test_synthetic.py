@@ -6,9 +6,9 @@ import numpy as np
 import pyarrow.compute as pc
 import pytest
 
-from aisle.data.synthetic import Shop, ShopConfig, generate_shop
-from aisle.errors import BadInput
-from aisle.schemas import EVENT_SCHEMA, EVENT_TYPES
+from aisle.core.errors import BadInput
+from aisle.core.schemas import EVENT_SCHEMA, EVENT_TYPES
+from ingestion.synthetic.shop import Shop, ShopConfig, generate_shop
 
 CFG = ShopConfig(users=3000, items=600, days=42, seed=7)
 

@@ -12,9 +12,9 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pytest
 
-from aisle.data.synthetic import ShopConfig, generate_shop
-from aisle.schemas import CATALOG_SCHEMA, EVENT_SCHEMA, EVENT_TYPES, MAX_ID_LENGTH
-from aisle.settings import Settings, load_settings
+from aisle.core.schemas import CATALOG_SCHEMA, EVENT_SCHEMA, EVENT_TYPES, MAX_ID_LENGTH
+from aisle.core.settings import Settings, load_settings
+from ingestion.synthetic.shop import ShopConfig, generate_shop
 from ingestion.validation import (
     REJECTED_SCHEMA,
     EventGate,
@@ -356,7 +356,7 @@ def test_data_docs_index_exists_after_build(tmp_path: Path) -> None:
 
 
 def test_typed_input_must_match_the_contract(gate: EventGate) -> None:
-    from aisle.errors import BadInput
+    from aisle.core.errors import BadInput
 
     with pytest.raises(BadInput, match="lacks required column"):
         gate.validate(pa.table({"event_id": ["e"]}))

@@ -28,9 +28,9 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from aisle.data import catalog_tree as ct
-from aisle.errors import BadInput
-from aisle.schemas import CATALOG_SCHEMA, EVENT_SCHEMA, USER_SCHEMA
+from aisle.core.errors import BadInput
+from aisle.core.schemas import CATALOG_SCHEMA, EVENT_SCHEMA, USER_SCHEMA
+from ingestion.synthetic import catalog_tree as ct
 
 DAY_US = 86_400 * 1_000_000
 WEEK_US = 7 * DAY_US

@@ -15,9 +15,15 @@ from typing import Annotated, Any, TypeVar
 
 import typer
 
-from aisle.console import configure_logging, counting_progress, emit_summary, err_console, staged_progress
-from aisle.errors import AisleError
-from aisle.settings import ensure_home, get_settings
+from aisle.core.console import (
+    configure_logging,
+    counting_progress,
+    emit_summary,
+    err_console,
+    staged_progress,
+)
+from aisle.core.errors import AisleError
+from aisle.core.settings import ensure_home, get_settings
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -62,7 +68,7 @@ def handles_errors(func: F) -> F:
 @handles_errors
 def services_up_cmd() -> None:
     """Start embedded Redis and the Tansu broker (unless external URLs are configured)."""
-    from aisle.services import services_up
+    from aisle.app.services import services_up
 
     started = time.perf_counter()
     settings = get_settings()
@@ -79,7 +85,7 @@ def services_up_cmd() -> None:
 @handles_errors
 def services_down_cmd() -> None:
     """Stop the services that `aisle services up` started (external ones are left alone)."""
-    from aisle.services import services_down
+    from aisle.app.services import services_down
 
     started = time.perf_counter()
     emit_summary("services.down", {"stopped": services_down(get_settings())}, started)
@@ -89,7 +95,7 @@ def services_down_cmd() -> None:
 @handles_errors
 def services_status_cmd() -> None:
     """Show each service, its address and whether it answers now."""
-    from aisle.services import services_status
+    from aisle.app.services import services_status
 
     started = time.perf_counter()
     status = services_status(get_settings())
@@ -122,14 +128,14 @@ def data_generate_cmd(
     ] = None,
 ) -> None:
     """Generate a synthetic shop: catalog, users and events in the event schema."""
-    from aisle.data.synthetic import ShopConfig
-    from aisle.jobs import generate_job
+    from aisle.app.jobs import shop
 
-    config = ShopConfig(users=users, items=items, days=days, seed=seed, start=start)
-    config.validate()
-    stages = ["catalog", "users", "sessions", "views", "funnel", "events", "write"]
-    with staged_progress("generate", stages) as step:
-        summary = generate_job(get_settings(), config, event_format=fmt, out=out, progress=step)
+    params = shop.GenerateParams(
+        users=users, items=items, days=days, seed=seed, start=start, format=fmt, out=str(out) if out else None
+    )
+    params.shop_config()  # bad sizes or dates fail before the progress bar appears
+    with staged_progress("generate", list(shop.GENERATE_STAGES)) as step:
+        summary = shop.generate(get_settings(), params, progress=step)
     emit_summary("data.generate", summary)
 
 
@@ -146,17 +152,11 @@ def data_stream_cmd(
     ] = None,
 ) -> None:
     """Replay generated (or any) events into the Kafka `events` topic, in time order."""
-    from aisle.errors import BadInput
-    from ingestion.stream import stream_file
+    from aisle.app.jobs import ingest
 
-    settings = get_settings()
-    source = path or settings.paths.raw / "shop" / "events.parquet"
-    if not source.exists():
-        raise BadInput(f"{source}: no such file; run `aisle data generate` first or pass --path")
-    if limit is not None and limit < 0:
-        raise BadInput(f"--limit must not be negative (got {limit})")
+    params = ingest.ProduceParams(path=str(path) if path else None, rate=rate, limit=limit, offset=offset)
     with counting_progress("stream", total=None) as advance:
-        summary = stream_file(settings, source, rate=rate, limit=limit, offset=offset, progress=advance)
+        summary = ingest.produce(get_settings(), params, progress=advance)
     emit_summary("data.stream", summary)
 
 
@@ -174,12 +174,12 @@ def data_import_cmd(
     ] = "view",
 ) -> None:
     """Import your own interaction history through the same validation gate (idempotent)."""
-    from ingestion.importing import import_history
+    from aisle.app.jobs import ingest
 
-    settings = get_settings()
-    emit_summary(
-        "data.import", import_history(settings, interactions, catalog, default_event_type=event_type)
+    params = ingest.ImportParams(
+        interactions=str(interactions), catalog=str(catalog) if catalog else None, event_type=event_type
     )
+    emit_summary("data.import", ingest.import_history(get_settings(), params))
 
 
 @ingest_app.command("batch")
@@ -188,11 +188,11 @@ def ingest_batch_cmd(
     paths: Annotated[list[Path], typer.Argument(help="Files or directories (CSV, JSON Lines, Parquet).")],
 ) -> None:
     """Validate event files into the lake; bad rows go to quarantine with their reason."""
-    from ingestion.pipeline import ingest_batch
+    from aisle.app.jobs import ingest
 
-    settings = get_settings()
+    params = ingest.BatchParams(sources=tuple(str(p) for p in paths))
     with counting_progress("ingest", total=None) as advance:
-        summary = ingest_batch(settings, paths, progress=lambda _f, n: advance(n))
+        summary = ingest.batch(get_settings(), params, progress=lambda _f, n: advance(n))
     emit_summary("ingest.batch", summary)
 
 
@@ -209,13 +209,13 @@ def ingest_stream_cmd(
     ] = True,
 ) -> None:
     """Consume the Kafka `events` topic into the lake (unbounded unless a bound is given)."""
-    from feature_repo.stream_features import StreamFeaturePusher
-    from ingestion.stream import StopFlag, consume_stream
+    from aisle.app.jobs import ingest
 
     configure_logging()
-    pusher = StreamFeaturePusher(get_settings()) if push_features else None
-    stop = StopFlag()
-    stop.install_signal_handlers()
+    params = ingest.StreamParams(
+        max_seconds=max_seconds, max_events=max_events, idle_seconds=idle_seconds, push_features=push_features
+    )
+    stop = ingest.stop_on_signals()
     with counting_progress("consume", total=max_events) as advance:
         seen = [0]
 
@@ -223,17 +223,7 @@ def ingest_stream_cmd(
             advance(counts.read - seen[0])
             seen[0] = counts.read
 
-        summary = consume_stream(
-            get_settings(),
-            max_seconds=max_seconds,
-            max_events=max_events,
-            idle_exit_seconds=idle_seconds,
-            stop=stop,
-            progress=on_progress,
-            on_batch=pusher,
-        )
-    if pusher is not None:
-        summary["stream_features"] = pusher.summary()
+        summary = ingest.stream(get_settings(), params, stop=stop, progress=on_progress)
     emit_summary("ingest.stream", summary)
 
 
@@ -245,19 +235,12 @@ def features_build_cmd(
     ] = None,
 ) -> None:
     """Compute feature tables with Spark, `feast apply`, and materialize incrementally into Redis."""
-    from datetime import date
+    from aisle.app.jobs import features
 
-    from aisle.errors import BadInput
-    from aisle.jobs import features_build_job
-    from feature_repo.compute.build import STAGES
-
-    try:
-        since_date = date.fromisoformat(since) if since else None
-    except ValueError:
-        raise BadInput(f"--since must be a date like 2026-02-01 (got {since!r})") from None
+    params = features.ComputeParams(since=since)
     configure_logging(logging.WARNING)
-    with staged_progress("features", [*STAGES, "feast apply", "materialize"]) as step:
-        summary = features_build_job(get_settings(), since=since_date, progress=step)
+    with staged_progress("features", features.stages()) as step:
+        summary = features.build(get_settings(), params, progress=step)
     emit_summary("features.build", summary)
 
 
@@ -274,15 +257,12 @@ def features_training_set_cmd(
     seed: Annotated[int, typer.Option(help="Sampling seed.")] = 0,
 ) -> None:
     """Point-in-time join of graded labels from the lake with Feast features (no future leaks)."""
-    from aisle.errors import BadInput
-    from aisle.jobs import training_set_job
+    from aisle.app.jobs import features
 
-    if limit < 1 or negatives < 0 or (days is not None and days < 1):
-        raise BadInput("--limit must be >= 1, --negatives >= 0 and --days >= 1")
-    summary = training_set_job(
-        get_settings(), out, service=service, days=days, limit=limit, negatives=negatives, seed=seed
+    params = features.TrainingSetParams(
+        out=str(out) if out else None, service=service, days=days, limit=limit, negatives=negatives, seed=seed
     )
-    emit_summary("features.training-set", summary)
+    emit_summary("features.training-set", features.training_set(get_settings(), params))
 
 
 # ----------------------------------------------------------------------------- demo and info
@@ -299,7 +279,7 @@ def demo_cmd(
     ] = True,
 ) -> None:
     """Run every stage that exists, end to end, on a small generated shop."""
-    from aisle.demo import run_demo
+    from aisle.app.demo import run_demo
 
     started = time.perf_counter()
     summary = run_demo(get_settings(), users=users, items=items, days=days, keep_services=keep_services)
@@ -314,7 +294,7 @@ app.add_typer(dags_app, name="dags", no_args_is_help=True)
 @handles_errors
 def dags_list_cmd() -> None:
     """List the DAGs in dags/ with their parameters."""
-    from aisle.airflow_env import load_dags, prepare_airflow
+    from aisle.app.dag_runner import load_dags, prepare_airflow
 
     prepare_airflow(get_settings())
     dags = {dag_id: sorted(dag.params.keys()) for dag_id, dag in sorted(load_dags().items())}
@@ -332,8 +312,8 @@ def dags_test_cmd(
     """Run one DAG end to end in this process (Airflow's dag.test), with params."""
     import json
 
-    from aisle.airflow_env import run_dag
-    from aisle.errors import BadInput
+    from aisle.app.dag_runner import run_dag
+    from aisle.core.errors import BadInput
 
     started = time.perf_counter()
     try:
@@ -374,7 +354,7 @@ def _root(
     """Aisle: real-time personalized product recommendations, run as an MLOps pipeline."""
 
 
-from aisle import cli_models  # noqa: E402 - needs handles_errors and app from above
+from aisle.app import cli_models  # noqa: E402 - needs handles_errors and app from above
 
 cli_models.register(app, handles_errors)
 

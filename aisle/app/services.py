@@ -33,8 +33,17 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from aisle.errors import BadInput, ServiceUnavailable
-from aisle.settings import Settings
+from aisle.core.endpoints import (
+    SERVICE_NAMES,
+    explicit_address,
+    is_alive,
+    is_our_server,
+    kafka_bootstrap,
+    read_state,
+    redis_url,
+)
+from aisle.core.errors import BadInput, ServiceUnavailable
+from aisle.core.settings import Settings
 
 __all__ = [
     "SERVICE_NAMES",
@@ -49,7 +58,6 @@ __all__ = [
     "tansu_binary",
 ]
 
-SERVICE_NAMES = ("redis", "kafka")
 HOST = "127.0.0.1"
 START_TIMEOUT_S = 20.0
 STOP_TIMEOUT_S = 5.0
@@ -217,8 +225,7 @@ class _Service:
     probe: Callable[[str, float], bool]
 
     def explicit(self, settings: Settings) -> str | None:
-        value: str | None = settings.redis_url if self.name == "redis" else settings.kafka_bootstrap
-        return value
+        return explicit_address(settings, self.name)
 
 
 def _redis_command(binary: Path, port: int, workdir: Path) -> list[str]:
@@ -270,20 +277,6 @@ _SERVICES: dict[str, _Service] = {
 # ----------------------------------------------------------------------------- the services file
 
 
-def _read_state(settings: Settings) -> dict[str, dict[str, Any]]:
-    """The recorded services; a missing or unreadable file means nothing is recorded."""
-    path = settings.paths.services_file
-    try:
-        data = json.loads(path.read_text())
-    except FileNotFoundError:
-        return {}
-    except (OSError, ValueError):
-        return {}
-    if not isinstance(data, dict):
-        return {}
-    return {k: v for k, v in data.items() if k in SERVICE_NAMES and isinstance(v, dict)}
-
-
 def _write_state(settings: Settings, state: dict[str, dict[str, Any]]) -> None:
     """Write atomically, so a reader never sees half a file; remove the file when nothing is left."""
     path = settings.paths.services_file
@@ -316,65 +309,6 @@ def _locked(settings: Settings) -> Iterator[None]:
 # ----------------------------------------------------------------------------- processes
 
 
-def _proc_state(pid: int) -> str | None:
-    """The kernel's process state letter, or None when no such process exists (Linux /proc)."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return None
-    # The command name in field 2 may hold spaces and parentheses; the state follows the last ')'.
-    return stat.rsplit(")", 1)[-1].split()[0] if ")" in stat else None
-
-
-def _is_alive(pid: int) -> bool:
-    if Path("/proc").is_dir():
-        state = _proc_state(pid)
-        return state is not None and state not in ("Z", "X")
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
-def _is_our_server(entry: dict[str, Any]) -> bool:
-    """Whether the recorded pid still runs the recorded binary on the recorded port.
-
-    Pids are reused after a reboot or a crash; killing whatever now holds the number would be wrong,
-    so both the executable and the port in its command line must match.
-    """
-    pid, binary, port = entry.get("pid"), entry.get("binary"), entry.get("port")
-    if not isinstance(pid, int) or pid <= 0 or not binary or not _is_alive(pid):
-        return False
-    proc = Path(f"/proc/{pid}")
-    try:
-        exe = os.readlink(proc / "exe")
-    except OSError:
-        exe = None
-    try:
-        cmdline = (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
-    except OSError:
-        cmdline = _ps_command(pid)
-    if exe is not None and Path(exe) != Path(binary):
-        return False
-    if exe is None and Path(binary).name not in cmdline:
-        return False
-    return port is None or str(port) in cmdline
-
-
-def _ps_command(pid: int) -> str:
-    """Command line via ``ps`` where there is no /proc (macOS)."""
-    try:
-        done = subprocess.run(
-            ["ps", "-o", "command=", "-p", str(pid)], capture_output=True, text=True, timeout=5, check=False
-        )
-    except (OSError, subprocess.SubprocessError):
-        return ""
-    return done.stdout.strip()
-
-
 def _reap(pid: int) -> None:
     """Collect the exit status of a child we started, so it does not linger as a zombie."""
     child = _CHILDREN.pop(pid, None)
@@ -397,7 +331,7 @@ def _terminate(pid: int, timeout_s: float = STOP_TIMEOUT_S) -> None:
         deadline = time.monotonic() + wait_s
         while time.monotonic() < deadline:
             _reap_if_child(pid)
-            if not _is_alive(pid):
+            if not is_alive(pid):
                 _reap(pid)
                 return
             time.sleep(0.05)
@@ -538,7 +472,7 @@ def services_up(
     summary: dict[str, dict[str, Any]] = {}
     started_now: list[int] = []
     with _locked(settings):
-        state = _read_state(settings)
+        state = read_state(settings)
         try:
             for service in _selected(redis, kafka):
                 recorded = state.get(service.name)
@@ -567,7 +501,7 @@ def _bring_up(
     if explicit:
         entry = _external_entry(service, explicit)
         return entry, _public(service, entry, service.probe(explicit, PROBE_TIMEOUT_S), started=False)
-    if recorded and recorded.get("managed") and _is_our_server(recorded):
+    if recorded and recorded.get("managed") and is_our_server(recorded):
         address = str(recorded.get(service.address_key))
         if service.probe(address, PROBE_TIMEOUT_S):
             if port is not None and recorded.get("port") != port:
@@ -589,14 +523,14 @@ def services_down(settings: Settings, *, redis: bool = True, kafka: bool = True)
     """
     result: dict[str, dict[str, Any]] = {}
     with _locked(settings):
-        state = _read_state(settings)
+        state = read_state(settings)
         for service in _selected(redis, kafka):
             entry = state.pop(service.name, None)
             if entry is None:
                 result[service.name] = {"stopped": False, "pid": None, "note": "nothing recorded"}
             elif not entry.get("managed"):
                 result[service.name] = {"stopped": False, "pid": None, "note": "external, left running"}
-            elif _is_our_server(entry):
+            elif is_our_server(entry):
                 _terminate(int(entry["pid"]))
                 result[service.name] = {"stopped": True, "pid": entry["pid"], "note": "stopped"}
             else:
@@ -611,7 +545,7 @@ def services_down(settings: Settings, *, redis: bool = True, kafka: bool = True)
 
 def services_status(settings: Settings) -> dict[str, dict[str, Any]]:
     """Each service's address, whether we manage it, and whether it answers right now. Never raises."""
-    state = _read_state(settings)
+    state = read_state(settings)
     status: dict[str, dict[str, Any]] = {}
     for service in _SERVICES.values():
         explicit = service.explicit(settings)
@@ -621,42 +555,12 @@ def services_status(settings: Settings) -> dict[str, dict[str, Any]]:
             status[service.name] = _public(service, entry, service.probe(explicit, PROBE_TIMEOUT_S))
         elif recorded is None:
             status[service.name] = _public(service, {}, False, note="not running; run `aisle services up`")
-        elif recorded.get("managed") and not _is_our_server(recorded):
+        elif recorded.get("managed") and not is_our_server(recorded):
             status[service.name] = _public(service, recorded, False, note="process is gone")
         else:
             address = str(recorded.get(service.address_key))
             status[service.name] = _public(service, recorded, service.probe(address, PROBE_TIMEOUT_S))
     return status
-
-
-def _resolve(settings: Settings, name: str) -> str:
-    service = _SERVICES[name]
-    explicit = service.explicit(settings)
-    if explicit:
-        return explicit
-    setting = f"AISLE_{'REDIS_URL' if name == 'redis' else 'KAFKA_BOOTSTRAP'}"
-    recorded = _read_state(settings).get(name)
-    if recorded is None or not recorded.get(service.address_key):
-        raise ServiceUnavailable(
-            f"no {name} is configured: set {setting} or run `aisle services up` "
-            f"(looked in {settings.paths.services_file})"
-        )
-    if recorded.get("managed") and not _is_our_server(recorded):
-        raise ServiceUnavailable(
-            f"the embedded {name} recorded in {settings.paths.services_file} (pid {recorded.get('pid')}) "
-            "is no longer running; run `aisle services up`"
-        )
-    return str(recorded[service.address_key])
-
-
-def redis_url(settings: Settings) -> str:
-    """The Redis URL everything else should use: the explicit setting, else the embedded server."""
-    return _resolve(settings, "redis")
-
-
-def kafka_bootstrap(settings: Settings) -> str:
-    """The bootstrap servers everything else should use: the explicit setting, else the embedded broker."""
-    return _resolve(settings, "kafka")
 
 
 @contextlib.contextmanager

@@ -8,17 +8,17 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from aisle.console import err_console
-from aisle.jobs import demo_ingest_job, features_build_job, generate_job
-from aisle.settings import Settings, ensure_home
+from aisle.app.jobs import features as features_jobs
+from aisle.app.jobs import ingest as ingest_jobs
+from aisle.app.jobs import shop as shop_jobs
+from aisle.core.console import err_console
+from aisle.core.settings import Settings, ensure_home
 
 
 def run_demo(
     settings: Settings, *, users: int, items: int, days: int, keep_services: bool = True
 ) -> dict[str, Any]:
-    from aisle.data.synthetic import ShopConfig
-    from aisle.services import services_down, services_up
-    from feature_repo.store import online_features
+    from aisle.app.services import services_down, services_up
 
     ensure_home(settings)
     stages: dict[str, Any] = {}
@@ -32,10 +32,10 @@ def run_demo(
     stages["services"]["seconds"] = round(time.perf_counter() - t, 2)
 
     stage("2/6 synthetic shop")
-    stages["generate"] = generate_job(settings, ShopConfig(users=users, items=items, days=days))
+    stages["generate"] = shop_jobs.generate(settings, {"users": users, "items": items, "days": days})
 
     stage("3/6 ingestion: history from files, the last 20% live through Kafka")
-    ingest = demo_ingest_job(settings, settings.paths.raw / "shop")
+    ingest = ingest_jobs.replay_shop(settings)
     stages["ingest"] = ingest
     for name in ("batch", "stream"):
         c = ingest[name]
@@ -45,13 +45,13 @@ def run_demo(
         )
 
     stage("4/6 features: Spark → Feast offline store → Redis online store")
-    features = features_build_job(settings)
+    features = features_jobs.build(settings)
     stages["features"] = features
     for name, table in features["spark"]["tables"].items():
         err_console.print(f"{name:24} {table['rows']:>8,} rows")
     err_console.print(f"materialized to Redis    {features['materialize']['rows']:>8,} rows")
     sample = _first_user(settings)
-    online = online_features(settings, sample)["user"]
+    online = features_jobs.online(settings, {"user_id": sample})["user"]
     shown = {k.split("__")[1]: v for k, v in online.items() if k.endswith(("views_30d", "fav_category_30d"))}
     err_console.print(f"online features of {sample}: {shown}")
 
@@ -100,14 +100,13 @@ def train_stage(settings: Settings) -> dict[str, Any]:
 
     import pandas as pd
 
-    from aisle.airflow_env import run_dag
-    from models import registry
-    from models.pipeline import run_dir
+    from aisle.app.dag_runner import run_dag
+    from aisle.app.jobs import models as model_jobs
 
     dag = run_dag(settings, "train_models", DEMO_TRAIN_PARAMS)
-    runs = sorted((settings.paths.models / "runs").iterdir())
-    state = json.loads((runs[-1] / "state.json").read_text())
-    table = pd.read_csv(run_dir(settings, state["run_key"]) / "comparison.csv")
+    run = model_jobs.latest_run(settings)
+    state = json.loads(run["state"].read_text())
+    table = pd.read_csv(run["comparison"])
     shown = table.loc[:, ["model", "segment", "users", "ndcg@10", "ndcg@10_lo", "ndcg@10_hi", "recall@10"]]
     err_console.print(shown.round(4).to_string(index=False))
     gate = state["stages"].get("gate", {})
@@ -118,8 +117,8 @@ def train_stage(settings: Settings) -> dict[str, Any]:
         "run_key": state["run_key"],
         "gate_passed": gate.get("passed"),
         "registered": state["stages"].get("register", {}).get("version"),
-        "champion": registry.alias_version(settings, registry.CHAMPION),
-        "table": str(run_dir(settings, state["run_key"]) / "comparison.csv"),
+        "champion": model_jobs.list_models(settings)["champion"],
+        "table": str(run["comparison"]),
     }
 
 
@@ -129,7 +128,7 @@ def recommend_stage(settings: Settings, n_users: int = 200) -> dict[str, Any]:
 
     import pyarrow.parquet as pq
 
-    from models.batch import recommend_batch
+    from aisle.app.jobs import models as model_jobs
 
     # the DAG run left Airflow's logging at INFO; Feast's registry-refresh lines are not for the demo
     for name in ("feast", "feature_repo"):
@@ -139,11 +138,12 @@ def recommend_stage(settings: Settings, n_users: int = 200) -> dict[str, Any]:
     chosen = [str(u) for u in users.to_pylist()[:n_users]] + ["a-shopper-never-seen"]
     users_file = settings.paths.home / "demo_users.txt"
     users_file.write_text("\n".join(chosen) + "\n")
-    from models import registry
-
     # the first run has no champion if the gate refused it; show the challenger then, and say so
-    alias = registry.CHAMPION if registry.alias_version(settings, registry.CHAMPION) else registry.CHALLENGER
-    summary = recommend_batch(settings, str(users_file), 10, settings.paths.home / "recs.csv", alias=alias)
+    alias = "champion" if model_jobs.list_models(settings)["champion"] else "challenger"
+    summary = model_jobs.recommend_batch(
+        settings,
+        {"users": str(users_file), "k": 10, "out": str(settings.paths.home / "recs.csv"), "alias": alias},
+    )
     summary["alias"] = alias
     err_console.print(
         f"{summary['users']} users → {summary['rows']:,} rows at {summary['users_per_s']} users/s; "

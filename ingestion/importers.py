@@ -12,8 +12,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from aisle.errors import BadInput
-from aisle.schemas import CATALOG_COLUMNS, EVENT_TYPES
+from aisle.core.errors import BadInput
+from aisle.core.schemas import CATALOG_COLUMNS, EVENT_TYPES
 
 REQUIRED = ("user_id", "item_id", "timestamp")
 ALIASES = {

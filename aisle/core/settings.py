@@ -16,7 +16,7 @@ from typing import Any, Literal
 from pydantic import Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from aisle.errors import BadInput
+from aisle.core.errors import BadInput
 
 ENV_PREFIX = "AISLE_"
 

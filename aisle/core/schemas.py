@@ -38,6 +38,21 @@ EVENT_SCHEMA: Final = pa.schema(
         pa.field("request_id", pa.string()),
     ]
 )
+#: Event weights used for affinity, popularity and trending (implicit feedback strength).
+EVENT_WEIGHTS: Final = {
+    "view": 1.0,
+    "click": 1.0,
+    "wishlist": 2.0,
+    "add_to_cart": 3.0,
+    "remove_from_cart": 0.0,
+    "purchase": 5.0,
+    "rating": 0.0,
+}
+
+#: Graded relevance of an interaction (the strongest per user and item counts): the label of ranker
+#: training sets and the gain of held-out items in evaluation. Other event types are not positives.
+LABEL_GRADES: Final = {"purchase": 3, "add_to_cart": 2, "wishlist": 2, "view": 1, "click": 1}
+
 EVENT_REQUIRED: Final = ("event_id", "event_type", "user_id", "item_id", "ts")
 EVENT_COLUMNS: Final = tuple(EVENT_SCHEMA.names)
 

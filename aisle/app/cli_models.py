@@ -1,6 +1,6 @@
 """Model commands: ``aisle train``, ``evaluate``, ``recommend-batch`` and ``models list|promote|rollback``.
 
-Kept apart from ``aisle.cli`` so the base command stays small; ``register`` attaches them to the app.
+Kept apart from ``aisle.app.cli`` so the base command stays small; ``register`` attaches them to the app.
 """
 
 from __future__ import annotations
@@ -13,8 +13,8 @@ from typing import Annotated, Any
 
 import typer
 
-from aisle.console import configure_logging, counting_progress, emit_summary, staged_progress
-from aisle.settings import get_settings
+from aisle.core.console import configure_logging, counting_progress, emit_summary, staged_progress
+from aisle.core.settings import get_settings
 
 MODELS_HELP = (
     "Comma-separated models: popularity, trending, cooccurrence, item_knn, als, two_tower, wide_deep "
@@ -23,12 +23,12 @@ MODELS_HELP = (
 
 
 def _params(models: str | None, **values: Any) -> Any:
-    from models.pipeline import TrainParams
+    from aisle.app.jobs.models import train_params
 
     raw: dict[str, Any] = {k: v for k, v in values.items() if v is not None}
     if models:
         raw["models"] = models
-    return TrainParams.from_dict(raw)
+    return train_params(raw)
 
 
 def register(app: typer.Typer, handles_errors: Callable[[Any], Any]) -> None:
@@ -49,7 +49,7 @@ def register(app: typer.Typer, handles_errors: Callable[[Any], Any]) -> None:
         seed: Annotated[int | None, typer.Option(help="Seed for sampling and model init.")] = None,
     ) -> None:
         """Train, evaluate on a temporal holdout, gate against champion and popularity, refit and register."""
-        from models.pipeline import stage_names, train_all
+        from aisle.app.jobs import models as jobs
 
         params = _params(
             models,
@@ -61,8 +61,8 @@ def register(app: typer.Typer, handles_errors: Callable[[Any], Any]) -> None:
         )
         configure_logging(logging.WARNING)
         started = time.perf_counter()
-        with staged_progress("train", stage_names(params)) as step:
-            summary = train_all(get_settings(), params, step=step)
+        with staged_progress("train", jobs.train_stages(params)) as step:
+            summary = jobs.train(get_settings(), params, progress=step)
         emit_summary("train", summary, started)
 
     @app.command("evaluate")
@@ -76,13 +76,13 @@ def register(app: typer.Typer, handles_errors: Callable[[Any], Any]) -> None:
         seed: Annotated[int | None, typer.Option(help="Seed for sampling and model init.")] = None,
     ) -> None:
         """Fit on all but the last days and compare every model on them; registers nothing."""
-        from models.pipeline import stage_names, train_all
+        from aisle.app.jobs import models as jobs
 
         params = _params(models, epochs=epochs, holdout_days=holdout_days, seed=seed)
         configure_logging(logging.WARNING)
         started = time.perf_counter()
-        with staged_progress("evaluate", stage_names(params, register_model=False)) as step:
-            summary = train_all(get_settings(), params, step=step, register_model=False)
+        with staged_progress("evaluate", jobs.train_stages(params, register_model=False)) as step:
+            summary = jobs.evaluate(get_settings(), params, progress=step)
         emit_summary("evaluate", summary, started)
 
     @app.command("recommend-batch")
@@ -100,41 +100,24 @@ def register(app: typer.Typer, handles_errors: Callable[[Any], Any]) -> None:
         alias: Annotated[str, typer.Option(help="Alias to use when no version is given.")] = "champion",
     ) -> None:
         """Top-K recommendations for a list of users from the registered policy."""
-        from models.batch import recommend_batch
-        from models.data import read_user_file
+        from aisle.app.jobs import models as jobs
 
+        params = jobs.RecommendParams(
+            users=users, out=str(out), k=k, include_seen=include_seen, version=version, alias=alias
+        )
         configure_logging(logging.WARNING)
         started = time.perf_counter()
-        total = len(read_user_file(users))
-        with counting_progress("recommend", total) as advance:
-            summary = recommend_batch(
-                get_settings(),
-                users,
-                k,
-                out,
-                include_seen=include_seen,
-                version=version,
-                alias=alias,
-                advance=advance,
-            )
+        with counting_progress("recommend", jobs.count_users(params)) as advance:
+            summary = jobs.recommend_batch(get_settings(), params, progress=advance)
         emit_summary("recommend-batch", summary, started)
 
     @models_app.command("list")
     @handles_errors
     def models_list_cmd() -> None:
         """Registered versions, newest first, with aliases and the metrics they were gated on."""
-        from models import registry
+        from aisle.app.jobs import models as jobs
 
-        settings = get_settings()
-        emit_summary(
-            "models.list",
-            {
-                "model": registry.REGISTERED_MODEL,
-                "champion": registry.alias_version(settings, registry.CHAMPION),
-                "challenger": registry.alias_version(settings, registry.CHALLENGER),
-                "versions": registry.list_versions(settings),
-            },
-        )
+        emit_summary("models.list", jobs.list_models(get_settings()))
 
     @models_app.command("promote")
     @handles_errors
@@ -143,14 +126,14 @@ def register(app: typer.Typer, handles_errors: Callable[[Any], Any]) -> None:
         reason: Annotated[str, typer.Option(help="Why (recorded on the version).")] = "manual promotion",
     ) -> None:
         """Make a version the champion by hand (the reason is kept on the version)."""
-        from models import registry
+        from aisle.app.jobs import models as jobs
 
-        emit_summary("models.promote", registry.promote(get_settings(), version, reason))
+        emit_summary("models.promote", jobs.promote(get_settings(), {"version": version, "reason": reason}))
 
     @models_app.command("rollback")
     @handles_errors
     def models_rollback_cmd() -> None:
         """Point champion back at the version that held it before the current one."""
-        from models import registry
+        from aisle.app.jobs import models as jobs
 
-        emit_summary("models.rollback", registry.rollback(get_settings()))
+        emit_summary("models.rollback", jobs.rollback(get_settings()))

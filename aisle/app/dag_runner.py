@@ -11,10 +11,10 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from aisle.errors import AisleError, BadInput
-from aisle.settings import Settings, ensure_home, export_env, process_env
+from aisle.core.errors import AisleError, BadInput
+from aisle.core.settings import Settings, ensure_home, export_env, process_env
 
-DAGS_FOLDER = Path(__file__).resolve().parents[1] / "dags"
+DAGS_FOLDER = Path(__file__).resolve().parents[2] / "dags"
 
 
 def airflow_env(settings: Settings) -> dict[str, str]:

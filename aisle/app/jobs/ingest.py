@@ -1,0 +1,192 @@
+"""Jobs: events into the lake (files, the Kafka stream, a shop's own history) and events into Kafka."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from aisle.app.jobs import parse_params
+from aisle.core.errors import BadInput
+from aisle.core.schemas import EVENT_TYPES
+from aisle.core.settings import Settings
+
+
+@dataclass(frozen=True)
+class BatchParams:
+    sources: tuple[str, ...] = ()  # files or directories; empty = $AISLE_HOME/raw/shop
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "sources", tuple(str(s) for s in self.sources))
+
+
+def batch(
+    settings: Settings, params: Any = None, *, progress: Callable[[str, int], None] | None = None
+) -> dict[str, Any]:
+    """Validate files (or directories of them) into the lake; bad rows go to quarantine with a reason."""
+    from ingestion.pipeline import ingest_batch
+
+    p = parse_params(BatchParams, params)
+    sources = [Path(s) for s in p.sources] or [settings.paths.raw / "shop"]
+    return ingest_batch(settings, sources, progress=progress)
+
+
+@dataclass(frozen=True)
+class StreamParams:
+    max_seconds: float | None = None
+    max_events: int | None = None
+    idle_seconds: float | None = None
+    push_features: bool = True
+
+
+def stop_on_signals() -> Any:
+    """A stop flag that SIGTERM/SIGINT set: the stream finishes its micro-batch, commits and returns."""
+    from ingestion.stream import StopFlag
+
+    stop = StopFlag()
+    stop.install_signal_handlers()
+    return stop
+
+
+def stream(
+    settings: Settings,
+    params: Any = None,
+    *,
+    stop: Any = None,
+    progress: Callable[[Any], None] | None = None,
+) -> dict[str, Any]:
+    """Consume the events topic into the lake and push each shopper's stream features online.
+
+    The same function serves `aisle ingest stream` and the `ingest_events` DAG, so both push the stream
+    features the same way (unless ``push_features`` is off).
+    """
+    from feature_repo.stream_features import StreamFeaturePusher
+    from ingestion.stream import consume_stream
+
+    p = parse_params(StreamParams, params)
+    pusher = StreamFeaturePusher(settings) if p.push_features else None
+    summary = consume_stream(
+        settings,
+        max_seconds=p.max_seconds,
+        max_events=p.max_events,
+        idle_exit_seconds=p.idle_seconds,
+        stop=stop,
+        progress=progress,
+        on_batch=pusher,
+    )
+    if pusher is not None:
+        summary["stream_features"] = pusher.summary()
+    return summary
+
+
+@dataclass(frozen=True)
+class ProduceParams:
+    path: str | None = None  # default: the generated shop's events
+    rate: float | None = None
+    limit: int | None = None
+    offset: int = 0
+
+
+def produce(
+    settings: Settings, params: Any = None, *, progress: Callable[[int], None] | None = None
+) -> dict[str, Any]:
+    """Replay an event file into the Kafka events topic, in time order, optionally paced."""
+    from ingestion.stream import stream_file
+
+    p = parse_params(ProduceParams, params)
+    source = Path(p.path) if p.path else settings.paths.raw / "shop" / "events.parquet"
+    if not source.exists():
+        raise BadInput(f"{source}: no such file; run `aisle data generate` first or pass --path")
+    if p.limit is not None and p.limit < 0:
+        raise BadInput(f"--limit must not be negative (got {p.limit})")
+    return stream_file(settings, source, rate=p.rate, limit=p.limit, offset=p.offset, progress=progress)
+
+
+@dataclass(frozen=True)
+class ImportParams:
+    interactions: str = ""
+    catalog: str | None = None
+    event_type: str = "view"
+
+    def __post_init__(self) -> None:
+        if not self.interactions:
+            raise BadInput("--interactions is required: a CSV or Parquet file of user_id,item_id,timestamp")
+        if self.event_type not in EVENT_TYPES:
+            raise BadInput(f"--event-type must be one of {', '.join(EVENT_TYPES)} (got {self.event_type!r})")
+
+
+def import_history(settings: Settings, params: Any = None) -> dict[str, Any]:
+    """A shop's own interaction history through the same gate as everything else (idempotent)."""
+    from ingestion.importing import import_history as run_import
+
+    p = parse_params(ImportParams, params)
+    return run_import(
+        settings,
+        Path(p.interactions),
+        Path(p.catalog) if p.catalog else None,
+        default_event_type=p.event_type,
+    )
+
+
+#: A few broken messages, as any real producer sends now and then: the gate must quarantine them.
+BROKEN_MESSAGES = (
+    b'{"event_id": "demo-bad-1", "event_type": "view", "user_id": ',
+    b'{"event_id": "demo-bad-2", "event_type": "teleport", "user_id": "u1", "item_id": "i1",'
+    b' "ts": "2026-01-06T10:00:00Z"}',
+    b'{"event_id": "demo-bad-3", "event_type": "rating", "value": 9, "user_id": "u1", "item_id": "i1",'
+    b' "ts": "2026-01-06T10:00:00Z"}',
+)
+
+
+@dataclass(frozen=True)
+class ReplayParams:
+    shop_dir: str | None = None  # default: $AISLE_HOME/raw/shop
+    stream_fraction: float = 0.2
+    idle_seconds: float = 3.0
+    max_seconds: float = 300.0
+
+    def __post_init__(self) -> None:
+        if not 0.0 <= self.stream_fraction <= 1.0:
+            raise BadInput(f"stream_fraction must be within [0, 1] (got {self.stream_fraction})")
+
+
+def replay_shop(settings: Settings, params: Any = None) -> dict[str, Any]:
+    """History from files, the most recent events live through Kafka: the split a real shop has.
+
+    The older share of a shop's events is ingested as a batch file; the newest ``stream_fraction`` is
+    produced to Kafka, followed by a few broken messages, and consumed.
+    """
+    import pyarrow.parquet as pq
+
+    from ingestion.stream import produce_messages, stream_events
+    from ingestion.synthetic.shop import write_events
+
+    p = parse_params(ReplayParams, params)
+    shop_dir = Path(p.shop_dir) if p.shop_dir else settings.paths.raw / "shop"
+    events = pq.read_table(shop_dir / "events.parquet").sort_by("ts")
+    cut = int(events.num_rows * (1.0 - p.stream_fraction))
+    history = settings.paths.raw / "history" / "events-history.parquet"
+    history.parent.mkdir(parents=True, exist_ok=True)
+    write_events(events.slice(0, cut), history)
+    started = time.perf_counter()
+    files = batch(
+        settings,
+        BatchParams(
+            sources=(str(shop_dir / "catalog.parquet"), str(shop_dir / "users.parquet"), str(history))
+        ),
+    )
+    produced = stream_events(settings, events.slice(cut))
+    produce_messages(settings, list(BROKEN_MESSAGES))
+    # no push: the Feast repo is applied by the features stage that follows a replay
+    consumed = stream(
+        settings,
+        StreamParams(idle_seconds=p.idle_seconds, max_seconds=p.max_seconds, push_features=False),
+    )
+    return {
+        "batch": files,
+        "produced": produced,
+        "stream": consumed,
+        "seconds": round(time.perf_counter() - started, 3),
+    }

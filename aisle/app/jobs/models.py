@@ -1,0 +1,193 @@
+"""Jobs: train, evaluate and register the policy; batch recommendations; the registry's aliases.
+
+``train`` runs the whole training run in one process (`aisle train`, the demo's fallback); the stage
+jobs (``prepare`` → ``fit`` per model → ``evaluate_run`` → ``gate`` → ``register``) are what the
+`train_models` DAG runs as separate tasks over one run directory.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from aisle.app.jobs import Step, no_step, parse_params
+from aisle.core.errors import BadInput
+from aisle.core.settings import Settings
+
+
+def train_params(params: Any) -> Any:
+    """The training run's parameters (``models.pipeline.TrainParams``) from a mapping or the dataclass."""
+    from models.pipeline import TrainParams
+
+    if isinstance(params, TrainParams):
+        return params
+    return TrainParams.from_dict(dict(params or {}))
+
+
+def train_stages(params: Any, register_model: bool = True) -> list[str]:
+    """The progress stages of ``train`` / ``evaluate``."""
+    from models.pipeline import stage_names
+
+    return stage_names(train_params(params), register_model=register_model)
+
+
+def train(settings: Settings, params: Any = None, *, progress: Step | None = None) -> dict[str, Any]:
+    """Split → fit every model → compare → gate → refit on all data → register (`aisle train`)."""
+    from models.pipeline import train_all
+
+    return train_all(settings, train_params(params), step=progress or no_step)
+
+
+def evaluate(settings: Settings, params: Any = None, *, progress: Step | None = None) -> dict[str, Any]:
+    """The same split, fits and comparison as ``train``; registers nothing (`aisle evaluate`)."""
+    from models.pipeline import train_all
+
+    return train_all(settings, train_params(params), step=progress or no_step, register_model=False)
+
+
+def prepare(settings: Settings, params: Any = None) -> dict[str, Any]:
+    """DAG stage: split the lake in time and write the run's data; returns the summary with ``run_key``."""
+    from models.pipeline import prepare as prepare_run
+
+    return prepare_run(settings, train_params(params))
+
+
+def latest_run(settings: Settings) -> dict[str, Any]:
+    """The newest training run on disk: its key, directory, manifest and comparison table."""
+    from models.pipeline import run_dir
+
+    root = settings.paths.models / "runs"
+    runs = sorted(p for p in root.iterdir() if p.is_dir()) if root.is_dir() else []
+    if not runs:
+        raise BadInput(f"no training run under {root}; run `aisle train` first")
+    out = run_dir(settings, runs[-1].name)
+    return {
+        "run_key": out.name,
+        "dir": out,
+        "state": out / "state.json",
+        "comparison": out / "comparison.csv",
+    }
+
+
+def models_to_fit(settings: Settings, params: Any = None) -> list[str]:
+    """The models a run with ``params`` fits (those asked for plus the policy's own parts)."""
+    return list(train_params(params).fitted())
+
+
+@dataclass(frozen=True)
+class RunParams:
+    run_key: str = ""
+    model: str | None = None
+
+    def __post_init__(self) -> None:
+        if not self.run_key:
+            raise BadInput("run_key is required")
+
+
+def fit(settings: Settings, params: Any = None) -> dict[str, Any]:
+    """DAG stage: fit one model (``params.model``) of a prepared run."""
+    from models.pipeline import train as fit_one
+
+    p = parse_params(RunParams, params)
+    if not p.model:
+        raise BadInput("model is required")
+    return fit_one(settings, p.run_key, p.model)
+
+
+def evaluate_run(settings: Settings, params: Any = None) -> dict[str, Any]:
+    """DAG stage: score every fitted model of a run on its holdout."""
+    from models.pipeline import evaluate as evaluate_stage
+
+    return evaluate_stage(settings, parse_params(RunParams, params).run_key)
+
+
+def gate(settings: Settings, params: Any = None) -> dict[str, Any]:
+    """DAG stage: the quality gate for the run's policy."""
+    from models.pipeline import gate as gate_stage
+
+    return gate_stage(settings, parse_params(RunParams, params).run_key)
+
+
+def register(settings: Settings, params: Any = None) -> dict[str, Any]:
+    """DAG stage: refit on all data, register, promote if the gate passed."""
+    from models.pipeline import register as register_stage
+
+    return register_stage(settings, parse_params(RunParams, params).run_key)
+
+
+@dataclass(frozen=True)
+class RecommendParams:
+    users: str = ""  # one id per line, or a CSV with a user_id column
+    out: str = "recs.csv"
+    k: int = 10
+    include_seen: bool = False
+    version: str | None = None
+    alias: str = "champion"
+
+    def __post_init__(self) -> None:
+        if not self.users:
+            raise BadInput("--users is required: a file with one user id per line or a user_id column")
+        if self.k < 1:
+            raise BadInput(f"--k must be at least 1 (got {self.k})")
+
+
+def count_users(params: Any) -> int:
+    """How many distinct users a recommend-batch call will score (for its progress bar)."""
+    from models.data import read_user_file
+
+    return len(read_user_file(parse_params(RecommendParams, params).users))
+
+
+def recommend_batch(settings: Settings, params: Any = None, *, progress: Any = None) -> dict[str, Any]:
+    """Top-K per user from the registered policy, written as CSV ``user_id,item_id,rank,score``."""
+    from models.batch import recommend_batch as run_batch
+
+    p = parse_params(RecommendParams, params)
+    started = time.perf_counter()
+    summary = run_batch(
+        settings,
+        p.users,
+        p.k,
+        Path(p.out),
+        include_seen=p.include_seen,
+        version=p.version,
+        alias=p.alias,
+        advance=progress,
+    )
+    summary.setdefault("seconds", round(time.perf_counter() - started, 3))
+    return summary
+
+
+def list_models(settings: Settings, params: Any = None) -> dict[str, Any]:
+    """Registered versions, newest first, with aliases and the metrics they were gated on."""
+    from models import registry
+
+    return {
+        "model": registry.REGISTERED_MODEL,
+        "champion": registry.alias_version(settings, registry.CHAMPION),
+        "challenger": registry.alias_version(settings, registry.CHALLENGER),
+        "versions": registry.list_versions(settings),
+    }
+
+
+@dataclass(frozen=True)
+class PromoteParams:
+    version: str = ""
+    reason: str = "manual promotion"
+
+
+def promote(settings: Settings, params: Any = None) -> dict[str, Any]:
+    """Make a version the champion by hand (the reason is kept on the version)."""
+    from models import registry
+
+    p = parse_params(PromoteParams, params)
+    return registry.promote(settings, p.version, p.reason)
+
+
+def rollback(settings: Settings, params: Any = None) -> dict[str, Any]:
+    """Point champion back at the version that held it before the current one."""
+    from models import registry
+
+    return registry.rollback(settings)

@@ -1,1 +1,0 @@
-"""Data sources for Aisle: the synthetic shop and importers of a shop's own history."""
