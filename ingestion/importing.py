@@ -27,7 +27,7 @@ def import_history(
         )
     raw = read_file(interactions)
     events = interactions_to_events(raw.rows, str(interactions), default_event_type)
-    counts = ingester.ingest_events(ReadResult(events, raw.rejected, str(interactions)))
+    counts = ingester.ingest_events(ReadResult(events, raw.rejected, str(interactions))).counts
     return {
         **counts.as_dict(),
         "source": str(interactions),

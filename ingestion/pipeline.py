@@ -15,14 +15,19 @@ from typing import Any
 import pyarrow as pa
 
 from aisle.core.errors import AisleError, BadInput
-from aisle.core.schemas import REJECTED_SCHEMA
+from aisle.core.schemas import EVENT_SCHEMA, REJECTED_SCHEMA
 from aisle.core.settings import Settings, ensure_home
 from ingestion.lake import EventLake, Quarantine, WriteCounts
-from ingestion.readers import ReadResult, empty_rejected, file_format, read_file
+from ingestion.readers import ReadResult, file_format, read_file
+from ingestion.rejects import empty_rejected
 
 DIR_SUFFIXES = (".csv", ".jsonl", ".ndjson", ".parquet")
 
 Progress = Callable[[str, int], None]
+
+
+def empty_events() -> pa.Table:
+    return EVENT_SCHEMA.empty_table()
 
 
 @dataclass
@@ -50,6 +55,18 @@ class IngestCounts:
         return asdict(self)
 
 
+@dataclass(frozen=True)
+class BatchOutcome:
+    """What one batch did: its counts, and the rows the gate judged good (typed, in the event schema).
+
+    ``good`` is what the gate passed, before the lake's deduplication: a replayed event is in it again,
+    which is what a consumer folding a shopper's state idempotently wants.
+    """
+
+    counts: IngestCounts
+    good: pa.Table
+
+
 @dataclass
 class Ingester:
     """Holds the lake, the quarantine and the (expensive to build) validation gate for many batches."""
@@ -62,37 +79,31 @@ class Ingester:
     known_items: set[str] | None = field(init=False)
 
     def __post_init__(self) -> None:
-        from ingestion.validation import EventGate
+        from ingestion.validation import CatalogGate, EventGate
 
         ensure_home(self.settings)
         self.lake = EventLake(self.settings.paths.lake)
         self.quarantine = Quarantine(self.settings.paths.quarantine, "events")
         self.catalog_quarantine = Quarantine(self.settings.paths.quarantine, "catalog")
         self.gate = EventGate(self.settings, docs=self.docs)
+        self._catalog_gate: CatalogGate | None = None  # built on first use: most jobs see no catalog
         self.known_items = self.lake.known_items()
-        self.last_good: pa.Table = pa.table({})
 
-    def ingest_events(self, result: ReadResult) -> IngestCounts:
-        """Gate one batch of events and write it; the batch is the unit the failure threshold applies to."""
-        from ingestion.validation import parse_events
+    def ingest_events(self, result: ReadResult) -> BatchOutcome:
+        """Gate one batch of events and write it; the batch is the unit the failure threshold applies to.
 
+        Returns the counts and the rows that were judged good (what a stream's ``on_batch`` hook sees).
+        """
         rows, rejected, source = result.rows, result.rejected, result.source
-        typed, parse_bad = parse_events(rows, source) if rows.num_rows else (None, empty_rejected())
-        refused = False
-        if typed is not None and typed.num_rows:
-            gate = self.gate.validate(
-                typed,
-                known_items=self.known_items,
-                source=source,
-                already_rejected=rejected.num_rows + parse_bad.num_rows,
+        good, gate_bad, refused = empty_events(), empty_rejected(), False
+        if rows.num_rows:
+            gate = self.gate.check(
+                rows, known_items=self.known_items, source=source, already_rejected=rejected.num_rows
             )
             good, gate_bad, refused = gate.good, gate.bad, gate.refused
-        else:
-            good, gate_bad = None, empty_rejected()
-        lake = self.lake.write(good) if good is not None else WriteCounts()
-        self.last_good = good if good is not None else pa.table({})
+        lake = self.lake.write(good) if good.num_rows else WriteCounts()
         quarantine = self.quarantine.write(
-            pa.concat_tables([t.cast(REJECTED_SCHEMA) for t in (rejected, parse_bad, gate_bad)])
+            pa.concat_tables([t.cast(REJECTED_SCHEMA) for t in (rejected, gate_bad)])
         )
         counts = IngestCounts(
             read=result.read,
@@ -102,12 +113,14 @@ class Ingester:
             refused_batches=int(refused),
         )
         counts.check(source)
-        return counts
+        return BatchOutcome(counts=counts, good=good)
 
     def ingest_catalog(self, table: pa.Table, source: str) -> dict[str, int]:
-        from ingestion.validation import validate_catalog
+        from ingestion.validation import CatalogGate
 
-        gate = validate_catalog(table, self.settings, source=source, docs=self.docs)
+        if self._catalog_gate is None:
+            self._catalog_gate = CatalogGate(self.settings, docs=self.docs)
+        gate = self._catalog_gate.check(table, source=source)
         size = self.lake.upsert_catalog(gate.good) if gate.good.num_rows else len(self.known_items or ())
         quarantined = self.catalog_quarantine.write(gate.bad).written
         self.known_items = self.lake.known_items()
@@ -160,7 +173,7 @@ def ingest_batch(settings: Settings, paths: list[Path], progress: Progress | Non
     totals = IngestCounts()
     files = []
     for f in kinds["events"]:
-        counts = ingester.ingest_events(read_file(f))
+        counts = ingester.ingest_events(read_file(f)).counts
         totals += counts
         files.append({"path": str(f), **counts.as_dict()})
         if progress:

@@ -2,7 +2,7 @@
 
 Anything that cannot even be read as a row (malformed JSON, bytes that are not UTF-8, a CSV line with
 the wrong number of fields) comes back in a ``rejected`` table with its reason; typing and semantic
-checks happen later in :mod:`ingestion.validation`.
+checks happen later in :mod:`ingestion.parsing` and :mod:`ingestion.validation`.
 """
 
 from __future__ import annotations
@@ -10,7 +10,6 @@ from __future__ import annotations
 import csv
 import io
 import json
-from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -22,7 +21,7 @@ import pyarrow.json as pajson
 import pyarrow.parquet as pq
 
 from aisle.core.errors import BadInput
-from aisle.core.schemas import REJECTED_SCHEMA
+from ingestion.rejects import empty_rejected, rejected_table
 
 FORMATS = {".csv": "csv", ".jsonl": "jsonl", ".json": "jsonl", ".ndjson": "jsonl", ".parquet": "parquet"}
 
@@ -36,26 +35,6 @@ class ReadResult:
     @property
     def read(self) -> int:
         return self.rows.num_rows + self.rejected.num_rows
-
-
-def rejected_table(
-    rows: Sequence[str] | pa.Array, reasons: Sequence[str] | pa.Array, source: str, stage: str
-) -> pa.Table:
-    """Rows for the quarantine: original row text, reason, and where and at which stage it failed."""
-    n = len(rows)
-    return pa.table(
-        {
-            "row": rows,
-            "reason": reasons,
-            "source": pa.repeat(pa.scalar(source, pa.string()), n),
-            "stage": pa.repeat(pa.scalar(stage, pa.string()), n),
-        },
-        schema=REJECTED_SCHEMA,
-    )
-
-
-def empty_rejected() -> pa.Table:
-    return REJECTED_SCHEMA.empty_table()
 
 
 def file_format(path: Path) -> str:

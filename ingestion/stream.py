@@ -191,7 +191,8 @@ def consume_stream(
                 raise AisleError(
                     f"decoded {result.read} rows from {len(messages)} messages; refusing to commit"
                 )
-            counts = ingester.ingest_events(result)
+            outcome = ingester.ingest_events(result)
+            counts = outcome.counts
             try:
                 consumer.commit()  # only after the rows are durably in the lake / quarantine
             except KafkaError as exc:
@@ -199,7 +200,7 @@ def consume_stream(
             totals += counts
             batches += 1
             if on_batch is not None:
-                on_batch(ingester.last_good)
+                on_batch(outcome.good)
             if progress:
                 progress(totals)
     finally:

@@ -19,7 +19,7 @@ CONFIG = ShopConfig(users=300, items=80, days=10, seed=3)
 DIGEST = "047da9ac37f02125c1aa1ce91619ddbb53de7caa0700100072258399d6f4f820"
 
 
-def _table_digest(table: pa.Table, h: "hashlib._Hash") -> None:
+def _table_digest(table: pa.Table, h: hashlib._Hash) -> None:
     h.update(str(table.schema).encode())
     for row in table.to_pylist():
         h.update(json.dumps(row, default=str, sort_keys=True).encode())

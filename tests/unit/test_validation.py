@@ -12,16 +12,14 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pytest
 
-from aisle.core.schemas import CATALOG_SCHEMA, EVENT_SCHEMA, EVENT_TYPES, MAX_ID_LENGTH
+from aisle.core.schemas import CATALOG_SCHEMA, EVENT_SCHEMA, EVENT_TYPES, MAX_ID_LENGTH, REJECTED_SCHEMA
 from aisle.core.settings import Settings, load_settings
+from ingestion.parsing import parse_catalog, parse_events
 from ingestion.synthetic.shop import ShopConfig, generate_shop
 from ingestion.validation import (
-    REJECTED_SCHEMA,
     EventGate,
     GateResult,
     build_data_docs,
-    parse_catalog,
-    parse_events,
     validate_catalog,
     validate_events,
 )
