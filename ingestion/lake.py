@@ -159,6 +159,13 @@ class _PartStore:
         self.index.add(self._keys(keys))
         self._known_parts.update(new)
 
+    def holds(self, table: pa.Table) -> np.ndarray:
+        """Which rows :meth:`write` would count as duplicates now (already stored, or repeated earlier in
+        ``table``). Reads only: no lock file, no part, nothing created (a dry run uses it)."""
+        self._refresh()
+        keys = self._keys(table)
+        return ~(first_occurrence(keys) & ~self.index.contains(keys))
+
     def write(self, table: pa.Table) -> WriteCounts:
         if table.num_rows == 0:
             return WriteCounts()

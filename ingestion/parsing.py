@@ -17,7 +17,6 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from aisle.core.errors import BadInput
 from aisle.core.schemas import CATALOG_SCHEMA, EVENT_REQUIRED, EVENT_SCHEMA, TS_TYPE
 from ingestion.rejects import (
     Problem,
@@ -34,10 +33,10 @@ __all__ = [
     "CATALOG_REQUIRED",
     "EVENTS",
     "Contract",
-    "conform",
     "parse",
     "parse_catalog",
     "parse_events",
+    "timestamp_reading",
 ]
 
 CATALOG_REQUIRED: Final = ("item_id",)
@@ -184,20 +183,70 @@ def _utf8_or_none(value: bytes | None) -> str | None:
         return None
 
 
+#: An epoch number's unit is told by its magnitude: below 1e11 seconds, below 1e14 milliseconds, below
+#: 1e17 microseconds, else nanoseconds (1e11 s is the year 5138; 1e11 ms is 1973).
+EPOCH_UNITS: Final = (
+    (10**11, "epoch seconds"),
+    (10**14, "epoch milliseconds"),
+    (10**17, "epoch microseconds"),
+)
+EPOCH_NANOS: Final = "epoch nanoseconds"
+
+
 def _epoch_int_to_us(values: np.ndarray) -> np.ndarray:
     """Epoch integers of unknown unit → microseconds, unit told by magnitude per value."""
     a = np.abs(values)
+    (s, _), (ms, _), (us, _) = EPOCH_UNITS
     with np.errstate(over="ignore"):
         return np.where(
-            a < 10**11,
+            a < s,
             values * 1_000_000,
-            np.where(a < 10**14, values * 1_000, np.where(a < 10**17, values, values // 1_000)),
+            np.where(a < ms, values * 1_000, np.where(a < us, values, values // 1_000)),
         )
+
+
+def timestamp_reading(col: pa.Array | pa.ChunkedArray) -> dict[str, int]:
+    """How :func:`parse` reads a timestamp column, as counts per kind: ``{"epoch seconds": 99_000, ...}``
+    (also "ISO-8601 text", "timestamps", "missing", "unparseable"). For showing an import's mapping."""
+    col = contiguous(col)
+    kinds: dict[str, int] = {}
+
+    def add(kind: str, n: int) -> None:
+        if n:
+            kinds[kind] = kinds.get(kind, 0) + n
+
+    add("missing", col.null_count)
+    if pa.types.is_timestamp(col.type) or pa.types.is_date(col.type):
+        add("timestamps", len(col) - col.null_count)
+        return kinds
+    numbers = None
+    if pa.types.is_integer(col.type) or pa.types.is_floating(col.type):
+        numbers = pc.cast(col, pa.float64())
+    elif _is_text(col.type):
+        text = _null_blanks(pc.cast(col, pa.string()))
+        add("missing", text.null_count - col.null_count)
+        numeric = pc.fill_null(pc.match_substring_regex(text, _NUMBER), False)
+        numbers = pc.cast(text.filter(numeric), pa.float64())
+        others = text.filter(pc.and_(pc.invert(numeric), pc.is_valid(text)))
+        parsed = _iso_ts(others) if len(others) else others
+        add("ISO-8601 text", len(others) - parsed.null_count)
+        add("unparseable", parsed.null_count)
+    else:
+        add("unparseable", len(col) - col.null_count)
+    if numbers is not None and len(numbers):
+        a = np.abs(pc.drop_null(numbers).to_numpy(zero_copy_only=False))
+        lower = 0
+        for limit, name in EPOCH_UNITS:
+            add(name, int(((a >= lower) & (a < limit)).sum()))
+            lower = limit
+        add(EPOCH_NANOS, int((a >= lower).sum()))
+    return kinds
 
 
 def _epoch_float_to_us(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     a = np.abs(values)
-    scale = np.where(a < 1e11, 1e6, np.where(a < 1e14, 1e3, np.where(a < 1e17, 1.0, 1e-3)))
+    (s, _), (ms, _), (us_limit, _) = EPOCH_UNITS
+    scale = np.where(a < s, 1e6, np.where(a < ms, 1e3, np.where(a < us_limit, 1.0, 1e-3)))
     with np.errstate(invalid="ignore", over="ignore"):
         us = np.round(values * scale)
         ok = np.isfinite(us) & (np.abs(us) < 9.2e18)
@@ -339,25 +388,3 @@ def _to_bool(col: pa.Array, name: str, t: pa.DataType) -> tuple[pa.Array, Proble
     failed = pc.and_(pc.is_valid(text), pc.is_null(out))
     problem = _quoted_problem(failed, text, name, "true/false") if pc.any(failed).as_py() else None
     return out, problem
-
-
-def conform(table: pa.Table, schema: pa.Schema, required: Sequence[str], what: str) -> pa.Table:
-    """Select and order the contract columns; optional ones may be absent. Types must already match."""
-    missing = [n for n in required if n not in table.column_names]
-    if missing:
-        raise BadInput(f"{what} lacks required column(s) {', '.join(missing)}; run the parse stage first")
-    arrays = []
-    for f in schema:
-        if f.name not in table.column_names:
-            arrays.append(pa.nulls(table.num_rows, f.type))
-            continue
-        col = table.column(f.name)
-        if col.type != f.type:
-            try:
-                col = col.cast(f.type)
-            except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as exc:
-                raise BadInput(
-                    f"{what} column {f.name} is {col.type}, not {f.type}; run the parse stage first ({exc})"
-                ) from None
-        arrays.append(col)
-    return pa.Table.from_arrays(arrays, schema=schema)

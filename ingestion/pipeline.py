@@ -7,6 +7,7 @@ on every batch, and a mismatch is a failed job, never a log line.
 from __future__ import annotations
 
 import time
+from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -18,6 +19,7 @@ from aisle.core.errors import AisleError, BadInput
 from aisle.core.schemas import EVENT_SCHEMA, REJECTED_SCHEMA
 from aisle.core.settings import Settings, ensure_home
 from ingestion.lake import EventLake, Quarantine, WriteCounts
+from ingestion.outcomes import batch_problem, job_problem, reason_counts, top_reasons
 from ingestion.readers import ReadResult, file_format, read_file
 from ingestion.rejects import empty_rejected
 
@@ -65,6 +67,21 @@ class BatchOutcome:
 
     counts: IngestCounts
     good: pa.Table
+    refused: bool = False
+    failure_rate: float = 0.0
+    reasons: Counter[str] = field(default_factory=Counter)
+
+    def problem(self, what: str, settings: Settings) -> str | None:
+        """Why this batch failed its job (see :mod:`ingestion.outcomes`), or None."""
+        return batch_problem(
+            what,
+            read=self.counts.read,
+            passed=self.good.num_rows,
+            refused=self.refused,
+            failure_rate=self.failure_rate,
+            reasons=self.reasons,
+            settings=settings,
+        )
 
 
 @dataclass
@@ -73,6 +90,7 @@ class Ingester:
 
     settings: Settings
     docs: bool = False  # store GE results for Data Docs (batch jobs; the stream leaves it off)
+    history: bool = False  # an imported dataset's own past: the shop-opening check does not apply
     lake: EventLake = field(init=False)
     quarantine: Quarantine = field(init=False)
     catalog_quarantine: Quarantine = field(init=False)
@@ -85,7 +103,7 @@ class Ingester:
         self.lake = EventLake(self.settings.paths.lake)
         self.quarantine = Quarantine(self.settings.paths.quarantine, "events")
         self.catalog_quarantine = Quarantine(self.settings.paths.quarantine, "catalog")
-        self.gate = EventGate(self.settings, docs=self.docs)
+        self.gate = EventGate(self.settings, docs=self.docs, history=self.history)
         self._catalog_gate: CatalogGate | None = None  # built on first use: most jobs see no catalog
         self.known_items = self.lake.known_items()
 
@@ -95,16 +113,17 @@ class Ingester:
         Returns the counts and the rows that were judged good (what a stream's ``on_batch`` hook sees).
         """
         rows, rejected, source = result.rows, result.rejected, result.source
-        good, gate_bad, refused = empty_events(), empty_rejected(), False
+        good, gate_bad, refused, rate = empty_events(), empty_rejected(), False, 0.0
         if rows.num_rows:
             gate = self.gate.check(
                 rows, known_items=self.known_items, source=source, already_rejected=rejected.num_rows
             )
-            good, gate_bad, refused = gate.good, gate.bad, gate.refused
+            good, gate_bad, refused, rate = gate.good, gate.bad, gate.refused, gate.failure_rate
+        elif result.read:
+            rate = 1.0  # every row was unreadable
         lake = self.lake.write(good) if good.num_rows else WriteCounts()
-        quarantine = self.quarantine.write(
-            pa.concat_tables([t.cast(REJECTED_SCHEMA) for t in (rejected, gate_bad)])
-        )
+        bad = pa.concat_tables([t.cast(REJECTED_SCHEMA) for t in (rejected, gate_bad)])
+        quarantine = self.quarantine.write(bad)
         counts = IngestCounts(
             read=result.read,
             accepted=lake.written,
@@ -113,7 +132,7 @@ class Ingester:
             refused_batches=int(refused),
         )
         counts.check(source)
-        return BatchOutcome(counts=counts, good=good)
+        return BatchOutcome(counts, good, refused, rate, reason_counts(bad))
 
     def ingest_catalog(self, table: pa.Table, source: str) -> dict[str, int]:
         from ingestion.validation import CatalogGate
@@ -171,19 +190,36 @@ def ingest_batch(settings: Settings, paths: list[Path], progress: Progress | Non
             catalog_summary[key] = catalog_summary.get(key, 0) + value if key != "catalog_size" else value
     users = sum(ingester.ingest_users(read_file(f).rows) for f in kinds["users"])
     totals = IngestCounts()
-    files = []
+    files: list[dict[str, Any]] = []
+    problems: list[str | None] = []
+    reasons: Counter[str] = Counter()
     for f in kinds["events"]:
-        counts = ingester.ingest_events(read_file(f)).counts
-        totals += counts
-        files.append({"path": str(f), **counts.as_dict()})
+        outcome = ingester.ingest_events(read_file(f))
+        totals += outcome.counts
+        reasons.update(outcome.reasons)
+        problem = outcome.problem(str(f), settings)
+        problems.append(problem)
+        files.append(
+            {
+                "path": str(f),
+                **outcome.counts.as_dict(),
+                "top_reasons": top_reasons(outcome.reasons),
+                "ok": problem is None,
+                "problem": problem,
+            }
+        )
         if progress:
-            progress(str(f), counts.read)
+            progress(str(f), outcome.counts.read)
     totals.check("batch")
     from ingestion.validation import build_data_docs
 
     docs = build_data_docs(settings)
+    problem = job_problem(problems, "ingest batch", len(files))
     return {
+        "ok": problem is None,
+        "problem": problem,
         **totals.as_dict(),
+        "top_reasons": top_reasons(reasons),
         "files": files,
         "catalog": catalog_summary or None,
         "users": users or None,

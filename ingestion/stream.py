@@ -11,6 +11,7 @@ import logging
 import signal
 import threading
 import time
+from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
 from types import FrameType
@@ -22,6 +23,7 @@ import pyarrow.compute as pc
 from aisle.core.errors import AisleError, BadInput
 from aisle.core.settings import Settings
 from ingestion.kafka_io import broker_reachable, ensure_topic, new_consumer, new_producer
+from ingestion.outcomes import batch_problem, reasons_text, top_reasons
 from ingestion.pipeline import IngestCounts, Ingester
 from ingestion.readers import read_file, read_messages
 
@@ -164,7 +166,8 @@ def consume_stream(
     )
     stop = stop or StopFlag()
     totals = IngestCounts()
-    batches = 0
+    batches = passed = 0
+    reasons: Counter[str] = Counter()
     started = last_data = time.perf_counter()
     outage = Outage(bootstrap)
     source = f"kafka:{settings.events_topic}"
@@ -193,6 +196,8 @@ def consume_stream(
                 )
             outcome = ingester.ingest_events(result)
             counts = outcome.counts
+            passed += outcome.good.num_rows
+            reasons.update(outcome.reasons)
             try:
                 consumer.commit()  # only after the rows are durably in the lake / quarantine
             except KafkaError as exc:
@@ -207,14 +212,43 @@ def consume_stream(
         consumer.close(autocommit=False)
     totals.check("stream")
     seconds = time.perf_counter() - started
+    problem = stream_problem(settings, totals, passed, reasons)
     return {
+        "ok": problem is None,
+        "problem": problem,
         **totals.as_dict(),
+        "top_reasons": top_reasons(reasons),
         "batches": batches,
         "topic": settings.events_topic,
         "group": settings.consumer_group,
         "seconds": round(seconds, 3),
         "events_per_s": round(totals.read / seconds) if seconds > 0 else None,
     }
+
+
+def stream_problem(
+    settings: Settings, totals: IngestCounts, passed: int, reasons: Counter[str]
+) -> str | None:
+    """A stream run fails when it refused a micro-batch, or read events of which none passed the gate.
+    Reading nothing is fine for a consumer that is caught up."""
+    what = f"stream from {settings.events_topic}"
+    if totals.refused_batches:
+        return (
+            f"{what}: {totals.refused_batches} micro-batch(es) refused whole (more than "
+            f"AISLE_MAX_FAILURE_RATE {settings.max_failure_rate:g} of their rows failed); top reasons: "
+            f"{reasons_text(reasons)}; the rows are in quarantine under {settings.paths.quarantine}"
+        )
+    if totals.read:
+        return batch_problem(
+            what,
+            read=totals.read,
+            passed=passed,
+            refused=False,
+            failure_rate=1.0,
+            reasons=reasons,
+            settings=settings,
+        )
+    return None
 
 
 CAUGHT_UP_MS = 25

@@ -49,7 +49,7 @@ from ingestion.expectations import (
     to_frame,
 )
 from ingestion.gx_suite import GxSuite, gx_context
-from ingestion.parsing import CATALOG, EVENTS, Contract, conform, parse
+from ingestion.parsing import CATALOG, EVENTS, Contract, parse
 from ingestion.rejects import contiguous, empty_rejected, join_reasons, reason_where, reconcile, rejected_rows
 
 if TYPE_CHECKING:
@@ -65,6 +65,8 @@ __all__ = [
     "validate_events",
 ]
 
+#: The lower bound on ``ts`` when the shop-opening check does not apply (imports): any instant at all.
+NO_OPENING: Final = datetime(1, 1, 1, tzinfo=UTC)
 #: Clock skew tolerated between producers and this machine before an event counts as "from the future".
 FUTURE_SKEW: Final = timedelta(minutes=5)
 
@@ -199,6 +201,9 @@ class EventGate(_Gate):
     ``docs=True`` keeps every result in the file context under ``settings.paths.gx`` for Data Docs;
     a stream should leave it off (one stored result per micro-batch adds up).
 
+    ``history=True``: the batch is an imported dataset's own past (`aisle data import`), so events before
+    ``AISLE_SHOP_OPENED_AT`` are not rejected for it; the stream and `ingest batch` keep the check.
+
     ``known_items``: the catalog's item ids; None means no catalog is known and the check is skipped.
     ``already_rejected``: rows of the same batch rejected upstream (the reader); they count towards the
     failure rate, so a file that is mostly unreadable is refused, not trickled through.
@@ -206,9 +211,12 @@ class EventGate(_Gate):
 
     contract = EVENTS
 
-    def __init__(self, settings: Settings, *, docs: bool = False) -> None:
+    def __init__(self, settings: Settings, *, docs: bool = False, history: bool = False) -> None:
         super().__init__(settings, GxSuite(EVENTS_SUITE, event_expectations(), _docs_root(settings, docs)))
-        self._ts_min = _parse_instant(settings.shop_opened_at, "AISLE_SHOP_OPENED_AT")
+        opened = _parse_instant(settings.shop_opened_at, "AISLE_SHOP_OPENED_AT")
+        # The shop-opening check guards the shop's own feeds (a producer with a broken clock or unit);
+        # an imported dataset's past (ratings from the 1990s) is history, not a broken clock.
+        self._ts_min = NO_OPENING if history else opened
 
     def check(
         self,
@@ -275,6 +283,28 @@ class CatalogGate(_Gate):
     ) -> list[tuple[str, np.ndarray]]:
         failures, _ = self._gx.run(to_frame(rows.select(list(CATALOG_FRAME_COLUMNS))), {}, source)
         return failures
+
+
+def conform(table: pa.Table, schema: pa.Schema, required: Sequence[str], what: str) -> pa.Table:
+    """Select and order the contract columns; optional ones may be absent. Types must already match."""
+    missing = [n for n in required if n not in table.column_names]
+    if missing:
+        raise BadInput(f"{what} lacks required column(s) {', '.join(missing)}; run the parse stage first")
+    arrays = []
+    for f in schema:
+        if f.name not in table.column_names:
+            arrays.append(pa.nulls(table.num_rows, f.type))
+            continue
+        col = table.column(f.name)
+        if col.type != f.type:
+            try:
+                col = col.cast(f.type)
+            except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as exc:
+                raise BadInput(
+                    f"{what} column {f.name} is {col.type}, not {f.type}; run the parse stage first ({exc})"
+                ) from None
+        arrays.append(col)
+    return pa.Table.from_arrays(arrays, schema=schema)
 
 
 def _value_set(items: set[str] | Sequence[str] | pa.Array) -> pa.Array:

@@ -22,7 +22,7 @@ from aisle.core.console import (
     err_console,
     staged_progress,
 )
-from aisle.core.errors import AisleError
+from aisle.core.errors import AisleError, JobFailed
 from aisle.core.settings import ensure_home, get_settings
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -45,12 +45,17 @@ app.add_typer(features_app, name="features", no_args_is_help=True)
 
 
 def handles_errors(func: F) -> F:
-    """Turn AisleError into one red sentence and its exit code, never a traceback."""
+    """Turn AisleError into one red sentence and its exit code, never a traceback. A failed job
+    (:class:`JobFailed`) still prints its full summary as the last stdout line first."""
 
     @functools.wraps(func)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
             return func(*args, **kwargs)
+        except JobFailed as exc:
+            emit_summary(exc.job, {**exc.summary, "ok": False, "error": str(exc)})
+            err_console.print(f"[bold red]failed:[/] {exc}", highlight=False, soft_wrap=True)
+            raise typer.Exit(exc.exit_code) from None
         except AisleError as exc:
             err_console.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
             raise typer.Exit(exc.exit_code) from None
@@ -172,14 +177,51 @@ def data_import_cmd(
     event_type: Annotated[
         str, typer.Option(help="Event type for rows that have neither event_type nor rating.")
     ] = "view",
+    dry_run: Annotated[
+        bool,
+        typer.Option("--dry-run", help="Show the column mapping and what would be refused; write nothing."),
+    ] = False,
 ) -> None:
-    """Import your own interaction history through the same validation gate (idempotent)."""
+    """Import your own interaction history through the same validation gate (idempotent).
+
+    An import is history: the shop-opening check (AISLE_SHOP_OPENED_AT) does not apply to it.
+    """
     from aisle.app.jobs import ingest
 
     params = ingest.ImportParams(
-        interactions=str(interactions), catalog=str(catalog) if catalog else None, event_type=event_type
+        interactions=str(interactions),
+        catalog=str(catalog) if catalog else None,
+        event_type=event_type,
+        dry_run=dry_run,
     )
-    emit_summary("data.import", ingest.import_history(get_settings(), params))
+    try:
+        summary = ingest.import_history(get_settings(), params)
+    except JobFailed as exc:
+        if dry_run:
+            show_import_plan(exc.summary)
+        raise
+    if dry_run:
+        show_import_plan(summary)
+    emit_summary("data.import", summary)
+
+
+def show_import_plan(summary: dict[str, Any]) -> None:
+    """The dry run for a human (stderr): the mapping, how timestamps were read, what would happen."""
+    err_console.print(f"[bold]{summary['source']}[/] → events (dry run: nothing written)")
+    for target, origin in summary["mapping"]["fields"].items():
+        err_console.print(f"  {target:11} ← {origin}")
+    ignored = summary["mapping"]["ignored_columns"]
+    if ignored:
+        err_console.print(f"  ignored columns: {', '.join(ignored)}")
+    readings = ", ".join(f"{kind} {n:,}" for kind, n in summary["timestamps"].items())
+    err_console.print(f"  timestamps read as: {readings or '-'}")
+    err_console.print(
+        f"would accept {summary['would_accept']:,}, already in the lake {summary['already_in_lake']:,}, "
+        f"would quarantine {summary['would_quarantine']:,} of {summary['read']:,}"
+        + (" (the batch would be refused whole)" if summary["refused"] else "")
+    )
+    for reason, n in summary["top_reasons"].items():
+        err_console.print(f"  {n:>8,} × {reason}")
 
 
 @ingest_app.command("batch")

@@ -115,7 +115,9 @@ class Settings(BaseSettings):
         0.2, ge=0.0, le=1.0, description="A batch with a larger share of bad rows is refused whole."
     )
     shop_opened_at: str = Field(
-        "2020-01-01T00:00:00Z", description="Events stamped before this instant are rejected."
+        "2020-01-01T00:00:00Z",
+        description="Events of the shop's own feeds (stream, ingest batch) stamped before this instant are "
+        "rejected; imports of history (aisle data import) are not checked against it.",
     )
     micro_batch_max_events: int = Field(20000, gt=0, description="Stream micro-batch size cap.")
     micro_batch_max_seconds: float = Field(1.0, gt=0, description="Stream micro-batch time cap.")

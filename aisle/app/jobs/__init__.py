@@ -16,7 +16,7 @@ import dataclasses
 from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
 
-from aisle.core.errors import BadInput
+from aisle.core.errors import BadInput, JobFailed
 
 P = TypeVar("P")
 #: Advances a named stage of a job's progress bar.
@@ -41,3 +41,12 @@ def parse_params(cls: type[P], params: Mapping[str, Any] | P | None) -> P:
         return cls(**{k: v for k, v in raw.items() if v is not None})
     except TypeError as exc:
         raise BadInput(f"bad parameters for {cls.__name__}: {exc}") from None
+
+
+def finish(job: str, summary: dict[str, Any]) -> dict[str, Any]:
+    """The one rule for a job's outcome: a summary that says ``ok: false`` (nothing ingested, a batch
+    refused, only part done) fails the job with its ``problem`` sentence; the CLI exits 1 and still
+    prints the summary, a DAG task fails. Otherwise the summary is returned as it is."""
+    if summary.get("ok") is False:
+        raise JobFailed(str(summary.get("problem") or "the job did not do what was asked"), summary, job)
+    return summary

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from aisle.app.jobs import parse_params
+from aisle.app.jobs import finish, parse_params
 from aisle.core.errors import BadInput
 from aisle.core.schemas import EVENT_TYPES
 from aisle.core.settings import Settings
@@ -30,7 +30,7 @@ def batch(
 
     p = parse_params(BatchParams, params)
     sources = [Path(s) for s in p.sources] or [settings.paths.raw / "shop"]
-    return ingest_batch(settings, sources, progress=progress)
+    return finish("ingest.batch", ingest_batch(settings, sources, progress=progress))
 
 
 @dataclass(frozen=True)
@@ -78,7 +78,7 @@ def stream(
     )
     if pusher is not None:
         summary["stream_features"] = pusher.summary()
-    return summary
+    return finish("ingest.stream", summary)
 
 
 @dataclass(frozen=True)
@@ -109,6 +109,7 @@ class ImportParams:
     interactions: str = ""
     catalog: str | None = None
     event_type: str = "view"
+    dry_run: bool = False  # show the mapping and what would be refused; write nothing
 
     def __post_init__(self) -> None:
         if not self.interactions:
@@ -118,16 +119,20 @@ class ImportParams:
 
 
 def import_history(settings: Settings, params: Any = None) -> dict[str, Any]:
-    """A shop's own interaction history through the same gate as everything else (idempotent)."""
+    """A shop's own interaction history through the same gate as everything else (idempotent).
+
+    A dry run fails (exit 1) exactly when the import would, so it can guard a script."""
     from ingestion.importing import import_history as run_import
 
     p = parse_params(ImportParams, params)
-    return run_import(
+    summary = run_import(
         settings,
         Path(p.interactions),
         Path(p.catalog) if p.catalog else None,
         default_event_type=p.event_type,
+        dry_run=p.dry_run,
     )
+    return finish("data.import", summary)
 
 
 #: A few broken messages, as any real producer sends now and then: the gate must quarantine them.
