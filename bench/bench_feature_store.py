@@ -27,6 +27,7 @@ from _common import report
 from aisle.app.services import embedded_services, redis_url
 from aisle.core.settings import load_settings
 from feature_repo import store, tables
+from feature_repo.user_recent import fold_event, to_table
 
 N_ITEMS = 100_000
 N_USERS = 1_000
@@ -124,16 +125,9 @@ def main() -> None:
                 raw_hgetall_one_key=latency(lambda: client.hgetall(keys[0]), 2000),
             )
 
-            row = {
-                "user_id": "user000007",
-                "recent_viewed": ["a", "b"],
-                "recent_carted": [],
-                "session_id": "s",
-                "session_events": 1,
-                "session_views": 1,
-                "session_carts": 0,
-            }
-            one = pd.DataFrame([row])
+            now = datetime.now(UTC)
+            state = fold_event(fold_event(None, "view", "a", now, "s"), "view", "b", now, "s")
+            one = to_table({"user000007": state}).to_pandas()
             many = pd.concat([one] * 500, ignore_index=True)
             many["user_id"] = [f"user{i:06d}" for i in range(500)]
 

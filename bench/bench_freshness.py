@@ -2,7 +2,7 @@
 
 The path measured is the production one: broker → stream consumer micro-batch → parse → Great
 Expectations gate → lake write (fsync) → offset commit → stream-feature fold → Feast push to Redis.
-Each event belongs to a fresh user, so "visible" is unambiguous: that user's `recent_viewed` holds the
+Each event belongs to a fresh user, so "visible" is unambiguous: that user's `recent_items` holds the
 item. Events are produced at a steady 20/s; a poller reads all pending users in one online call.
 Target (issue #5): p99 < 1 s (stretch 250 ms).
 """
@@ -73,10 +73,10 @@ def main() -> None:
                 if not pending:
                     return
                 rows = fs.get_online_features(
-                    ["user_recent:recent_viewed"], [{"user_id": u} for u in pending]
+                    ["user_recent:recent_items"], [{"user_id": u} for u in pending]
                 ).to_dict()
                 now = time.perf_counter()
-                for user, viewed in zip(rows["user_id"], rows["recent_viewed"], strict=True):
+                for user, viewed in zip(rows["user_id"], rows["recent_items"], strict=True):
                     if viewed and sent[user][0] in viewed:
                         seen[user] = now
 

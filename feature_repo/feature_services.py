@@ -1,5 +1,9 @@
 """Feature services: the named feature sets models train on and serving reads, so both ask for the same.
 
+``ranking`` is what the ranker joins per (user, item, time) row; it leaves out the ``user_recent`` view,
+whose lists the ranker does not read and which would make every training row carry them. ``retrieval``
+is a shopper's context as ``models.context.from_online`` reads it.
+
 Feature names collide across views (``views_1d`` is both a user and an item feature), so every read of
 a service uses full feature names: ``user_features__views_1d``, ``item_features__views_1d``.
 """
@@ -21,13 +25,13 @@ def feature_services(views: dict[str, FeatureView]) -> dict[str, FeatureService]
     services = [
         FeatureService(
             name=RANKING,
-            features=[views[USER_FEATURES], views[ITEM_FEATURES], views[USER_RECENT]],
-            description="Wide & Deep ranking input: user x item snapshot features plus stream features.",
+            features=[views[USER_FEATURES], views[ITEM_FEATURES]],
+            description="Wide & Deep ranking input: user x item snapshot features.",
         ),
         FeatureService(
             name=RETRIEVAL,
             features=[views[USER_FEATURES], views[USER_RECENT]],
-            description="Two-tower query tower input: user snapshot features plus stream features.",
+            description="A shopper's online context: user snapshot features plus the user_recent view.",
         ),
     ]
     return {service.name: service for service in services}

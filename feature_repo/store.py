@@ -31,6 +31,8 @@ import threading
 import time
 import warnings
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -40,7 +42,7 @@ from urllib.parse import parse_qs, unquote, urlsplit
 import pandas as pd
 import yaml
 
-from aisle.core.errors import BadInput, ServiceUnavailable
+from aisle.core.errors import BadInput, ServiceTimeout, ServiceUnavailable
 from aisle.core.settings import Settings, export_env, process_env
 
 if TYPE_CHECKING:
@@ -54,7 +56,9 @@ __all__ = [
     "get_store",
     "materialize",
     "online_features",
+    "online_users",
     "push_user_recent",
+    "read_user_recent",
     "render_feature_store_yaml",
     "reset_store",
     "training_set",
@@ -67,6 +71,10 @@ YAML_NAME: Final = "feature_store.yaml"
 DEFINITIONS_NAME: Final = "aisle_definitions.py"
 # How long a first connection attempt may take before Redis counts as unreachable.
 CONNECT_TIMEOUT_S: Final = 2.0
+# How long one Redis command may wait for its answer: a hung server ends a read or write after this
+# (materialization writes in pipelines of modest size, well within it); request paths bound their own
+# wait with a shorter ``timeout_s`` (see ``online_users``).
+SOCKET_TIMEOUT_S: Final = 10.0
 # redis-py 6+ retries a failed connection 3 times with exponential backoff by default, which turns
 # "Redis is down" into a 4-second stall per call; one quick retry still rides over a server restart.
 _RETRIES: Final = 1
@@ -102,7 +110,12 @@ def feast_connection_string(url: str) -> str:
         raise BadInput(
             f"Redis URL {url!r}: Feast's connection string cannot carry an IPv6 address; use a name"
         )
-    items = [f"{parts.hostname}:{port}", f"db={int(db_text)}", f"socket_connect_timeout={CONNECT_TIMEOUT_S}"]
+    items = [
+        f"{parts.hostname}:{port}",
+        f"db={int(db_text)}",
+        f"socket_connect_timeout={CONNECT_TIMEOUT_S}",
+        f"socket_timeout={SOCKET_TIMEOUT_S}",
+    ]
     if parts.scheme == "rediss":
         items.append("ssl=true")
     for key, raw in (("username", parts.username), ("password", parts.password)):
@@ -503,10 +516,11 @@ def push_user_recent(settings: Settings, frame: pd.DataFrame) -> None:
         store.push(USER_RECENT_PUSH, frame, to=PushMode.ONLINE)
 
 
-def _read_path_lookups(settings: Settings, store: FeatureStore) -> tuple[Any, list[str]]:
-    """The ``retrieval`` service and the item feature refs, looked up once per cached store."""
+def _read_path_lookups(settings: Settings, store: FeatureStore) -> tuple[Any, list[str], list[str]]:
+    """The ``retrieval`` service, the item feature refs and the user_recent refs, looked up once per
+    cached store."""
     from feature_repo.feature_services import RETRIEVAL
-    from feature_repo.feature_views import ITEM_FEATURES
+    from feature_repo.feature_views import ITEM_FEATURES, USER_RECENT
 
     cached = _STORES.get(settings)
     lookups = cached.lookups if cached is not None and cached.store is store else {}
@@ -514,7 +528,9 @@ def _read_path_lookups(settings: Settings, store: FeatureStore) -> tuple[Any, li
         lookups["service"] = store.get_feature_service(RETRIEVAL)
         view = store.get_feature_view(ITEM_FEATURES)
         lookups["item_refs"] = [f"{ITEM_FEATURES}:{f.name}" for f in view.features]
-    return lookups["service"], lookups["item_refs"]
+        recent = store.get_feature_view(USER_RECENT)
+        lookups["recent_refs"] = [f"{USER_RECENT}:{f.name}" for f in recent.features]
+    return lookups["service"], lookups["item_refs"], lookups["recent_refs"]
 
 
 def online_features(settings: Settings, user_id: str, item_ids: list[str] | None = None) -> dict[str, Any]:
@@ -524,7 +540,7 @@ def online_features(settings: Settings, user_id: str, item_ids: list[str] | None
     a value is None where Redis holds nothing. One round trip per entity kind.
     """
     store = get_store(settings)
-    service, item_refs = _read_path_lookups(settings, store)
+    service, item_refs, _ = _read_path_lookups(settings, store)
     with _redis_errors(settings, "an online feature read"):
         user = store.get_online_features(
             features=service, entity_rows=[{"user_id": user_id}], full_feature_names=True
@@ -539,6 +555,66 @@ def online_features(settings: Settings, user_id: str, item_ids: list[str] | None
                 item_id: {n: items[n][i] for n in names} for i, item_id in enumerate(items["item_id"])
             }
     return result
+
+
+def _rows(columns: dict[str, list[Any]], key: str) -> dict[str, dict[str, Any]]:
+    keys = columns.pop(key)
+    return {str(k): {name: values[i] for name, values in columns.items()} for i, k in enumerate(keys)}
+
+
+def read_user_recent(settings: Settings, user_ids: list[str]) -> dict[str, dict[str, Any]]:
+    """The ``user_recent`` rows of many users (plain column names; all None for an unknown user)."""
+    store = get_store(settings)
+    _, _, refs = _read_path_lookups(settings, store)
+    with _redis_errors(settings, "reading the stream features"):
+        columns = store.get_online_features(
+            features=refs, entity_rows=[{"user_id": u} for u in user_ids]
+        ).to_dict()
+    return _rows(columns, "user_id")
+
+
+_READERS: ThreadPoolExecutor | None = None
+
+
+def _readers() -> ThreadPoolExecutor:
+    global _READERS
+    with _LOCK:
+        if _READERS is None:
+            _READERS = ThreadPoolExecutor(max_workers=4, thread_name_prefix="aisle-online-read")
+        return _READERS
+
+
+def online_users(
+    settings: Settings, user_ids: list[str], timeout_s: float | None = None
+) -> dict[str, dict[str, Any]]:
+    """The ``retrieval`` service (user features and the user_recent view) of many users, full names.
+
+    With ``timeout_s`` the read runs on a worker thread and a slow Redis raises ServiceTimeout after
+    that long, so a caller on a request path never hangs; the abandoned read ends at the socket timeout.
+    Raises ServiceUnavailable when Redis is down.
+    """
+
+    def read() -> dict[str, dict[str, Any]]:
+        store = get_store(settings)
+        service, _, _ = _read_path_lookups(settings, store)
+        with _redis_errors(settings, "an online feature read"):
+            columns = store.get_online_features(
+                features=service, entity_rows=[{"user_id": u} for u in user_ids], full_feature_names=True
+            ).to_dict()
+        return _rows(columns, "user_id")
+
+    if not user_ids:
+        return {}
+    if timeout_s is None:
+        return read()
+    future = _readers().submit(read)
+    try:
+        return future.result(timeout=timeout_s)
+    except FutureTimeout:
+        future.cancel()
+        raise ServiceTimeout(
+            f"the online store did not answer within {timeout_s * 1000:.0f} ms (Redis slow or overloaded)"
+        ) from None
 
 
 # ----------------------------------------------------------------------------- training sets

@@ -17,7 +17,10 @@ import pyarrow as pa
 TS: Final = pa.timestamp("us", tz="UTC")
 WINDOWS: Final = (1, 7, 30)  # days
 TRENDING_HALF_LIFE_DAYS: Final = 3.0
-RECENT_ITEMS: Final = 20  # stream features keep the last N viewed / carted items
+# Bounds of the user_recent view's lists (feature_repo/user_recent.py defines what they hold).
+RECENT_ITEMS: Final = 50  # distinct items of the newest interactions, with their types and times
+SEEN_ITEMS: Final = 200  # distinct items of the newest events of any type
+PURCHASED_ITEMS: Final = 100  # distinct items of the newest purchases
 COOCCURRENCE_TOP_K: Final = 20
 
 USER_FEATURES: Final = "user_features"
@@ -88,14 +91,24 @@ ITEM_COOCCURRENCE_SCHEMA: Final = pa.schema(
 )
 
 
-# Stream (push) features, written to the online store by the stream consumer.
+# The user_recent view: pushed online by the stream consumer, and written offline from the lake by the
+# feature build (one row per user, stamped at their newest event). feature_repo/user_recent.py says what
+# each column holds and computes it both ways; times are µs since the epoch, UTC; lists newest first.
 USER_RECENT: Final = "user_recent"
 USER_RECENT_SCHEMA: Final = pa.schema(
     [
         pa.field("user_id", pa.string(), nullable=False),
         pa.field("event_timestamp", TS, nullable=False),  # ts of the newest event folded in
-        pa.field("recent_viewed", pa.list_(pa.string())),  # newest first, at most RECENT_ITEMS
-        pa.field("recent_carted", pa.list_(pa.string())),
+        pa.field("last_event_us", pa.int64()),  # the same instant, as a feature (Feast reads it back)
+        pa.field("recent_items", pa.list_(pa.string())),  # at most RECENT_ITEMS
+        pa.field("recent_types", pa.list_(pa.string())),  # type of each item's latest interaction
+        pa.field("recent_ts_us", pa.list_(pa.int64())),  # time of each item's latest interaction
+        pa.field("seen_items", pa.list_(pa.string())),  # at most SEEN_ITEMS
+        pa.field("purchased_items", pa.list_(pa.string())),  # at most PURCHASED_ITEMS
+        pa.field("events_total", pa.int64()),
+        pa.field("views_total", pa.int64()),  # view + click
+        pa.field("carts_total", pa.int64()),
+        pa.field("purchases_total", pa.int64()),
         pa.field("session_id", pa.string()),
         pa.field("session_events", pa.int64()),
         pa.field("session_views", pa.int64()),

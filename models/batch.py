@@ -1,8 +1,8 @@
 """``aisle recommend-batch``: the registered policy over a list of users, written as one CSV.
 
-The same policy serving uses, with the same context: recent items from the lake (the offline twin of
-the stream feature) and user features from Feast as of the newest event. Users the lake has never seen
-are not an error: they get the cold-start list and are counted, so a caller can tell how many.
+The same policy serving uses, with the same context: the shopper-context contract (``models.context``)
+built by its lake adapter, with user features from Feast as of the newest event. Users the lake has never
+seen are not an error: they get the cold-start list and are counted, so a caller can tell how many.
 """
 
 from __future__ import annotations
@@ -19,8 +19,9 @@ import pandas as pd
 from aisle.core.errors import BadInput
 from aisle.core.settings import Settings
 from models import registry
+from models.context import from_lake
 from models.data import load_events, read_user_file
-from models.hybrid import COLD_START, HybridPolicy, build_queries, recent_items
+from models.hybrid import COLD_START, HybridPolicy
 
 log = logging.getLogger(__name__)
 CHUNK = 1024
@@ -59,10 +60,9 @@ def recommend_batch(
     events = load_events(settings)
     known = set(events["user_id"].unique())
     asked = events.loc[events["user_id"].isin(users)]  # history of the requested users only
-    recent = recent_items(asked, policy.config.recent_items)
-    seen_by_user = asked.groupby("user_id")["item_id"].agg(set).to_dict()
     as_of = events["ts"].max() + pd.Timedelta(microseconds=1)
     features = _user_features(settings, [u for u in users if u in known], as_of)
+    contexts = from_lake(asked, as_of=as_of, user_features=features)
     setup_seconds = time.perf_counter() - started
     out.parent.mkdir(parents=True, exist_ok=True)
     rows = cold = 0
@@ -72,9 +72,9 @@ def recommend_batch(
         writer.writerow(["user_id", "item_id", "rank", "score"])
         for start in range(0, len(users), CHUNK):
             chunk = users[start : start + CHUNK]
-            queries = build_queries(chunk, recent, features)
-            seen = [set() if include_seen else seen_by_user.get(u, set()) for u in chunk]
-            for user, rec in zip(chunk, policy.recommend(queries, k, seen), strict=True):
+            queries = contexts.queries(chunk)
+            seen = [set() for _ in chunk] if include_seen else queries.excluded
+            for user, rec in zip(chunk, policy.recommend(queries.frame, k, seen), strict=True):
                 cold += rec.source == COLD_START
                 short_lists += len(rec.items) < k
                 for rank, (item, score) in enumerate(zip(rec.items, rec.scores, strict=True), start=1):

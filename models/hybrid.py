@@ -25,9 +25,9 @@ import pandas as pd
 import scipy.sparse as sp
 
 from feature_repo.tables import USER_FEATURES
+from models.context import Contexts
 from models.features import USER_CATEGORICAL, USER_NUMERIC, pair_frame
 from models.two_tower.model import USER_NUMERIC as TOWER_COUNTERS
-from models.two_tower.train import latest_items
 
 #: The two-tower query's counters and the Feast user feature each is read from (same names by design).
 TOWER_FROM_FEAST = {name: f"{USER_FEATURES}__{name}" for name in TOWER_COUNTERS}
@@ -119,8 +119,10 @@ class HybridPolicy:
     ) -> list[Recommendation]:
         """One recommendation list per query row (same order).
 
-        ``queries``: ``user_id``, ``recent_items`` (newest first; may be empty) and the Feast user
-        feature columns (missing ones are treated as null). ``seen``: items never to recommend per row.
+        ``queries``: the query frame of the shopper-context contract (``models.context``:
+        ``Contexts.queries(...).frame``): ``user_id``, ``recent_items`` (newest first; may be empty) and
+        the Feast user feature columns (missing ones are treated as null). ``seen``: items never to
+        recommend per row (the contract's ``excluded``).
         """
         if k <= 0:
             return [Recommendation([], [], HYBRID) for _ in range(len(queries))]
@@ -224,6 +226,7 @@ class HybridPolicy:
         Returns (pairs with row, user_id, item_id, tower_score, cooc_score; embeddings; co-occurrence rows).
         """
         cfg = self.config
+        queries = self._complete(queries)  # idempotent; callers outside ``recommend`` get the same cut
         embeddings, cooc = self._signals(queries)
         tt_items, _ = self.retriever.search(embeddings, cfg.retrieval_candidates, exclude=list(seen))
         row_col: list[int] = []
@@ -334,43 +337,18 @@ def _history(retriever: Retriever) -> int:
     return int(value) if value else 10
 
 
-def recent_items(events: pd.DataFrame, limit: int) -> dict[str, list[str]]:
-    """user → distinct items of the user's positive interactions, newest first, at most ``limit``.
-
-    The offline twin of the stream's ``user_recent`` feature, so evaluation and batch scoring give the
-    policy the same context serving reads from Redis; the same definition as the two-tower's history.
-    """
-    latest = latest_items(events, limit)
-    return {str(u): [str(i) for i in items] for u, items in latest.groupby("user_id", sort=False)["item_id"]}
-
-
-def build_queries(
-    user_ids: Sequence[str], recent: Mapping[str, list[str]], user_features: pd.DataFrame | None
-) -> pd.DataFrame:
-    """Query rows for the policy: id, recent items (empty for unknown users) and Feast user features."""
-    frame = pd.DataFrame({"user_id": [str(u) for u in user_ids]})
-    frame["recent_items"] = [list(recent.get(u, [])) for u in frame["user_id"]]
-    if user_features is not None and len(user_features):
-        cols = [c for c in (*USER_NUMERIC, *USER_CATEGORICAL) if c in user_features.columns]
-        joined = user_features[cols].reindex(frame["user_id"].to_numpy()).reset_index(drop=True)
-        frame = pd.concat([frame, joined], axis=1)
-    return frame
-
-
 class PolicyRecommender:
-    """The policy behind the evaluation ``Recommender`` protocol, with fixed per-user context."""
+    """The policy behind the evaluation ``Recommender`` protocol, with shoppers' contexts fixed at T.
 
-    def __init__(
-        self,
-        policy: HybridPolicy,
-        recent: Mapping[str, list[str]],
-        seen: Mapping[str, set[str]],
-        user_features: pd.DataFrame | None,
-    ):
+    ``seen`` overrides the contexts' excluded items (evaluation excludes everything touched before the
+    cutoff, unbounded, by its own protocol); without it each shopper's ``seen`` ∪ ``purchased`` is left
+    out, as in ``recommend-batch`` and serving.
+    """
+
+    def __init__(self, policy: HybridPolicy, contexts: Contexts, seen: Mapping[str, set[str]] | None = None):
         self.policy = policy
-        self.recent = recent
+        self.contexts = contexts
         self.seen = seen
-        self.user_features = user_features
         self.sources: dict[str, str] = {}
 
     def fit(self, train: pd.DataFrame, catalog: pd.DataFrame | None = None) -> Self:
@@ -378,8 +356,13 @@ class PolicyRecommender:
 
     def recommend(self, user_ids: Sequence[str], k: int, exclude_seen: bool = True) -> dict[str, list[str]]:
         users = [str(u) for u in user_ids]
-        queries = build_queries(users, self.recent, self.user_features)
-        seen = [self.seen.get(u, set()) if exclude_seen else set() for u in users]
-        recs = self.policy.recommend(queries, k, seen)
+        queries = self.contexts.queries(users)
+        if not exclude_seen:
+            excluded: list[set[str]] = [set() for _ in users]
+        elif self.seen is not None:
+            excluded = [self.seen.get(u, set()) for u in users]
+        else:
+            excluded = queries.excluded
+        recs = self.policy.recommend(queries.frame, k, excluded)
         self.sources.update({u: r.source for u, r in zip(users, recs, strict=True)})
         return {u: r.items for u, r in zip(users, recs, strict=True)}

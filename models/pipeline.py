@@ -321,20 +321,22 @@ def window_labels(
     negatives have high ones, and the ranker would learn to distrust retrieval (measured: tower-score
     AUC 0.33 on such a set, i.e. inverted).
     """
+    from models.context import from_lake
     from models.evaluation import RELEVANCE_GRADES
-    from models.hybrid import TOWER_COUNTERS, build_queries
+    from models.hybrid import TOWER_COUNTERS
     from models.two_tower.train import user_queries
 
     grades = window["event_type"].map(RELEVANCE_GRADES)
     pos = window.loc[grades.notna(), ["user_id", "item_id"]].assign(label=grades.dropna().astype(int))
     pos = pos.groupby(["user_id", "item_id"], as_index=False)["label"].max()
     users = sorted(pos["user_id"].unique())
-    # one pass over the earlier data: recent items and counters as of the window's start
-    known = user_queries(before, history=policy.config.recent_items).set_index("user_id")
-    queries = build_queries(users, known["recent_items"].to_dict(), None)
-    queries = queries.join(known[list(TOWER_COUNTERS)], on="user_id").fillna({c: 0.0 for c in TOWER_COUNTERS})
-    seen_before = before.groupby("user_id")["item_id"].agg(set)
-    candidates, _, _ = policy.candidates(queries, [seen_before.get(u, set()) for u in users])
+    # the shoppers' contexts as of the window's start (what the policy would have known), plus the
+    # tower's activity counters over the same earlier data
+    asked = before.loc[before["user_id"].isin(users)]
+    queries = from_lake(asked).queries(users)
+    counters = user_queries(asked, history=1).set_index("user_id")[list(TOWER_COUNTERS)]
+    frame = queries.frame.join(counters, on="user_id").fillna({c: 0.0 for c in TOWER_COUNTERS})
+    candidates, _, _ = policy.candidates(frame, queries.excluded)
     labelled = candidates.merge(pos, on=["user_id", "item_id"], how="left")
     labelled["label"] = labelled["label"].fillna(0).astype(int)
     positives = labelled.loc[labelled["label"] > 0]
@@ -545,11 +547,12 @@ def _user_features(out: Path) -> pd.DataFrame:
 def _policy_recommender(
     policy: Any, split: Split, seen: dict[str, set[str]], user_features: pd.DataFrame
 ) -> Any:
-    from models.hybrid import PolicyRecommender, recent_items
+    """The policy on the test users, each with their context as of the cutoff (the lake adapter)."""
+    from models.context import from_lake
+    from models.hybrid import PolicyRecommender
 
-    return PolicyRecommender(
-        policy, recent_items(split.train, policy.config.recent_items), seen, user_features
-    )
+    asked = split.train.loc[split.train["user_id"].isin(split.users)]
+    return PolicyRecommender(policy, from_lake(asked, user_features=user_features), seen)
 
 
 def _split_from_disk(out: Path, params: TrainParams) -> Split:

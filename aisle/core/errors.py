@@ -39,3 +39,7 @@ class JobFailed(AisleError):
         super().__init__(message)
         self.summary = summary
         self.job = job  # the name its summary line carries, e.g. "ingest.batch"
+
+
+class ServiceTimeout(ServiceUnavailable):
+    """A service answered too slowly for the caller's time budget (it may still be up)."""

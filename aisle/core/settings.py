@@ -101,6 +101,9 @@ class Settings(BaseSettings):
     feast_registry_url: str | None = Field(
         None, description="Feast SQL registry URL (postgresql://...); unset = file registry under home."
     )
+    online_read_timeout_ms: float = Field(
+        100.0, gt=0, description="Longest wait for a shopper's online context before answering without it."
+    )
     # --- stream
     kafka_bootstrap: str | None = Field(None, description="Kafka bootstrap servers; unset = embedded Tansu.")
     events_topic: str = Field("events", description="Kafka topic that carries shop events.")

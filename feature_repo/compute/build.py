@@ -22,6 +22,7 @@ from aisle.core.settings import Settings
 from feature_repo.compute.cooccurrence import item_cooccurrence
 from feature_repo.compute.frames import enrich
 from feature_repo.compute.items import item_features
+from feature_repo.compute.recent import write_user_recent
 from feature_repo.compute.session import spark_session
 from feature_repo.compute.storage import (
     count_rows,
@@ -33,11 +34,11 @@ from feature_repo.compute.storage import (
 )
 from feature_repo.compute.user_category import user_category_affinity
 from feature_repo.compute.users import LONGEST, attribute_windows, last_purchases, user_features
-from feature_repo.tables import ITEM_COOCCURRENCE, ITEM_FEATURES, USER_CATEGORY, USER_FEATURES
+from feature_repo.tables import ITEM_COOCCURRENCE, ITEM_FEATURES, USER_CATEGORY, USER_FEATURES, USER_RECENT
 
 Progress = Callable[[str], None]
 
-STAGES = ("read", USER_FEATURES, ITEM_FEATURES, USER_CATEGORY, ITEM_COOCCURRENCE)
+STAGES = ("read", USER_FEATURES, ITEM_FEATURES, USER_CATEGORY, ITEM_COOCCURRENCE, USER_RECENT)
 
 _EVENT_COLUMNS = ("event_type", "user_id", "item_id", "ts", "session_id", "value")
 
@@ -114,6 +115,8 @@ def build_features(
     finally:
         for df in cached:
             df.unpersist()
+    step(USER_RECENT)  # every shopper's context from the whole lake, whatever ``since``
+    recent_rows = write_user_recent(settings.paths.lake, root)
 
     snapshot_tables = (USER_FEATURES, ITEM_FEATURES, USER_CATEGORY)
     tables = {
@@ -126,6 +129,7 @@ def build_features(
         }
         for name in (*snapshot_tables, ITEM_COOCCURRENCE)
     }
+    tables[USER_RECENT] = {"rows": recent_rows, "total_rows": recent_rows, "path": str(root / USER_RECENT)}
     built = snapshot_from <= last_day
     return {
         "mode": "incremental" if incremental else "full",

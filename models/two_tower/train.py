@@ -34,6 +34,7 @@ import numpy as np
 import pandas as pd
 
 from aisle.core.schemas import EVENT_WEIGHTS, LABEL_GRADES
+from feature_repo.user_recent import grouped_lists, recent_interactions
 from models.two_tower.model import (
     ITEM_PAD_INDEX,
     PAD,
@@ -78,24 +79,6 @@ def _naive_utc(ts: pd.Timestamp) -> pd.Timestamp:
     return stamp if stamp.tzinfo is None else stamp.tz_convert("UTC").tz_localize(None)
 
 
-def _grouped_lists(keys: np.ndarray, values: np.ndarray, wanted: np.ndarray) -> list[list[str]]:
-    """``values`` (sorted by ``keys``) as one list per key in ``wanted``; [] for absent keys."""
-    starts = np.flatnonzero(np.r_[True, keys[1:] != keys[:-1]]) if len(keys) else np.array([], dtype=int)
-    ends = np.r_[starts[1:], len(keys)]
-    where = pd.Index(keys[starts]).get_indexer(wanted)
-    chunks = values.tolist()
-    return [chunks[starts[w] : ends[w]] if w >= 0 else [] for w in where]
-
-
-def latest_items(events: pd.DataFrame, limit: int) -> pd.DataFrame:
-    """(user_id, item_id, ts) of each user's ``limit`` most recently touched distinct items, through
-    positive interactions only; sorted by user, then newest first, ties by item id."""
-    positive = events.loc[events["event_type"].isin(POSITIVE_TYPES)]
-    last = positive.groupby(["user_id", "item_id"], sort=False, as_index=False)["ts"].max()
-    last = last.sort_values(["user_id", "ts", "item_id"], ascending=[True, False, True], kind="stable")
-    return last.loc[last.groupby("user_id", sort=False).cumcount() < limit]
-
-
 def user_queries(events: pd.DataFrame, history: int = 10, as_of: pd.Timestamp | None = None) -> pd.DataFrame:
     """What the user tower sees for each user at ``as_of`` (default: just after the last event).
 
@@ -112,12 +95,12 @@ def user_queries(events: pd.DataFrame, history: int = 10, as_of: pd.Timestamp | 
     ev = ev.loc[ev["ts"] < cutoff]
     users = np.sort(ev["user_id"].unique())
 
-    last = latest_items(ev, history)
+    last = recent_interactions(events, history, as_of=cutoff)  # the shopper-context contract's list
 
     recent_window = ev.loc[ev["ts"] >= cutoff - COUNT_WINDOW]
     counts = recent_window.groupby(["user_id", "event_type"]).size().unstack(fill_value=0)
     out = pd.DataFrame({"user_id": users})
-    out["recent_items"] = _grouped_lists(last["user_id"].to_numpy(), last["item_id"].to_numpy(), users)
+    out["recent_items"] = grouped_lists(last["user_id"].to_numpy(), last["item_id"].to_numpy(), users)
     for name, event_type in COUNTED_TYPES.items():
         col = counts[event_type] if event_type in counts.columns else pd.Series(dtype=np.int64)
         out[name] = col.reindex(users, fill_value=0).to_numpy(dtype=np.int64)
@@ -424,7 +407,7 @@ class TwoTowerRecommender:
         100k users and is rarely needed whole.
         """
         return [
-            set(items) for items in _grouped_lists(self._seen_users, self._seen_items, np.asarray(user_ids))
+            set(items) for items in grouped_lists(self._seen_users, self._seen_items, np.asarray(user_ids))
         ]
 
     def recommend(self, user_ids: Sequence[str], k: int, exclude_seen: bool = True) -> dict[str, list[str]]:

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import pyarrow.parquet as pq
 import pytest
 
 from aisle.app.dag_runner import execute_dag
@@ -7,6 +8,8 @@ from aisle.app.jobs import shop as shop_jobs
 from aisle.app.services import embedded_services
 from aisle.core.assets import LAKE_ASSET
 from aisle.core.settings import Settings
+from feature_repo import store as fs
+from feature_repo.user_recent import from_events, from_row, to_table
 from ingestion.lake import EventLake
 from ingestion.stream import stream_file
 
@@ -14,15 +17,27 @@ from ingestion.stream import stream_file
 @pytest.mark.integration
 def test_ingest_events_runs_batch_and_stream(dag_settings: Settings) -> None:
     shop = shop_jobs.generate(dag_settings, dict(users=120, items=40, days=4, seed=9))
-    with embedded_services(dag_settings, redis=False):
+    with embedded_services(dag_settings):
+        fs.apply(dag_settings)  # the stream task pushes stream features, as `aisle ingest stream` does
         # the stream carries a replay of the first 300 events: the lake must not double them
-        stream_file(dag_settings, dag_settings.paths.raw / "shop" / "events.parquet", limit=300)
-        result = execute_dag(dag_settings, "ingest_events", {"max_seconds": 25, "idle_seconds": 4})
-    assert result["state"] == "success"
+        events = dag_settings.paths.raw / "shop" / "events.parquet"
+        stream_file(dag_settings, events, limit=300)
+        try:
+            result = execute_dag(dag_settings, "ingest_events", {"max_seconds": 25, "idle_seconds": 4})
+            assert result["state"] == "success"
+            streamed = pq.read_table(events).sort_by("ts").slice(0, 300)
+            users = sorted(set(streamed["user_id"].to_pylist()))
+            online = {u: from_row(row) for u, row in fs.read_user_recent(dag_settings, users).items()}
+        finally:
+            fs.reset_store(dag_settings)
     lake = EventLake(dag_settings.paths.lake)
     assert lake.count() == shop["events"]
     assert len(set(lake.read()["event_id"].to_pylist())) == shop["events"]
     assert "ingest_events" in asset_event_sources(LAKE_ASSET[1])
+    # the DAG's stream task folded and pushed exactly what the stream carried (the view's definition)
+    assert all(state is not None for state in online.values())
+    pushed = to_table({u: s for u, s in online.items() if s is not None})
+    assert pushed.to_pylist() == from_events(streamed).to_pylist()
 
 
 def asset_event_sources(uri: str) -> set[str]:

@@ -277,30 +277,35 @@ def test_pushed_user_recent_is_visible_at_once_and_older_pushes_lose(
     now = datetime.now(UTC)
 
     def recent(ts: datetime, viewed: list[str], session_events: int) -> pd.DataFrame:
-        return pd.DataFrame(
-            [
-                {
-                    "user_id": "u2",
-                    "event_timestamp": ts,
-                    "recent_viewed": viewed,
-                    "recent_carted": ["i1"],
-                    "session_id": "s-42",
-                    "session_events": session_events,
-                    "session_views": len(viewed),
-                    "session_carts": 1,
-                }
-            ]
-        )
+        row = {
+            "user_id": "u2",
+            "event_timestamp": ts,
+            "last_event_us": int(ts.timestamp() * 1_000_000),
+            "recent_items": viewed,
+            "recent_types": ["view"] * len(viewed),
+            "recent_ts_us": [int(ts.timestamp() * 1_000_000)] * len(viewed),
+            "seen_items": viewed,
+            "purchased_items": ["i1"],
+            "events_total": session_events,
+            "views_total": len(viewed),
+            "carts_total": 1,
+            "purchases_total": 1,
+            "session_id": "s-42",
+            "session_events": session_events,
+            "session_views": len(viewed),
+            "session_carts": 1,
+        }
+        return pd.DataFrame([row])
 
     fs.push_user_recent(settings, recent(now, ["i7", "i3"], 3))
     user = fs.online_features(settings, "u2")["user"]  # no wait, no retry: visible immediately
-    assert user["user_recent__recent_viewed"] == ["i7", "i3"]
-    assert user["user_recent__recent_carted"] == ["i1"]
+    assert user["user_recent__recent_items"] == ["i7", "i3"]
+    assert user["user_recent__purchased_items"] == ["i1"]
     assert user["user_recent__session_events"] == 3 and user["user_recent__session_id"] == "s-42"
     assert user["user_features__views_1d"] is not None  # batch features of the same user intact
 
     fs.push_user_recent(settings, recent(now - timedelta(seconds=5), ["i0"], 1))  # replayed, older
-    assert fs.online_features(settings, "u2")["user"]["user_recent__recent_viewed"] == ["i7", "i3"]
+    assert fs.online_features(settings, "u2")["user"]["user_recent__recent_items"] == ["i7", "i3"]
     with pytest.raises(BadInput, match="session_id"):
         fs.push_user_recent(settings, recent(now, [], 0).drop(columns=["session_id"]))
 
@@ -335,12 +340,13 @@ def test_point_in_time_join_never_uses_a_later_row(loaded: tuple[Settings, dict[
     assert same(by_time[pd.Timestamp(stamp(second) + timedelta(days=40))]["user_features__views_1d"], None)
     assert by_time[pd.Timestamp(label_at)]["item_features__views_1d"] == item_row("i2", first, 2)["views_1d"]
     assert list(frame["label"].sort_values()) == [0, 0, 1, 1]
-    # the stream view has no offline copy: null columns, named in attrs, same layout as with data
-    assert frame.attrs["missing_views"] == ["user_recent"]
-    assert frame["user_recent__recent_viewed"].isna().all()
+    assert frame.attrs["missing_views"] == []  # ranking reads no stream view
 
     retrieval = fs.training_set(settings, entity.drop(columns=["item_id"]), feature_service="retrieval")
     assert not any(c.startswith("item_features__") for c in retrieval.columns)
+    # the stream view has no offline copy here: null columns, named in attrs, same layout as with data
+    assert retrieval.attrs["missing_views"] == ["user_recent"]
+    assert retrieval["user_recent__recent_items"].isna().all()
     with pytest.raises(BadInput, match="item_id"):
         fs.training_set(settings, entity.drop(columns=["item_id"]))
 

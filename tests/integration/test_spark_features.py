@@ -33,6 +33,7 @@ from feature_repo.tables import (
     TS,
     USER_CATEGORY,
     USER_FEATURES,
+    USER_RECENT,
 )
 from ingestion.lake import EventLake
 
@@ -159,8 +160,21 @@ def built(spark: Any, tmp_path_factory: pytest.TempPathFactory) -> tuple[Setting
     settings = make_settings(tmp_path_factory.mktemp("full"))
     stages: list[str] = []
     summary = build_features(settings, progress=stages.append)
-    assert stages == ["read", USER_FEATURES, ITEM_FEATURES, USER_CATEGORY, ITEM_COOCCURRENCE]
+    assert stages == ["read", USER_FEATURES, ITEM_FEATURES, USER_CATEGORY, ITEM_COOCCURRENCE, USER_RECENT]
     return settings, summary
+
+
+def test_user_recent_is_the_view_of_the_whole_lake(built: tuple[Settings, dict[str, Any]]) -> None:
+    """The offline copy of the stream view: one row per shopper, exactly the view's definition."""
+    import pyarrow.parquet as pq
+
+    from feature_repo.user_recent import from_events
+
+    settings, summary = built
+    lake = EventLake(settings.paths.lake).read()
+    written = pq.read_table(settings.paths.features / USER_RECENT)
+    assert summary["tables"][USER_RECENT]["rows"] == written.num_rows == len(set(lake["user_id"].to_pylist()))
+    assert written.to_pylist() == from_events(lake).to_pylist()
 
 
 def rows(settings: Settings, name: str) -> dict[tuple[Any, ...], dict[str, Any]]:

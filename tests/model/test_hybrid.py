@@ -15,9 +15,10 @@ import pytest
 
 from ingestion.synthetic.shop import ShopConfig, generate_shop
 from models.baselines import CooccurrenceRecommender, PopularityRecommender, TrendingRecommender
+from models.context import from_lake
 from models.evaluation import Split, paired_bootstrap_ci, per_user_results, temporal_split
 from models.features import RANKER_SPEC, pair_frame
-from models.hybrid import COLD_START, HybridPolicy, PolicyRecommender, build_queries, recent_items
+from models.hybrid import COLD_START, HybridPolicy, PolicyRecommender
 from models.pipeline import TrainParams, stage1_policy, window_labels
 from models.two_tower.export import export as export_tower
 from models.two_tower.train import TwoTowerConfig, TwoTowerRecommender
@@ -73,7 +74,7 @@ def policy(shop: tuple[Split, pd.DataFrame]) -> HybridPolicy:
 
 
 def _recommender(policy: HybridPolicy, split: Split) -> PolicyRecommender:
-    return PolicyRecommender(policy, recent_items(split.train, 20), split.seen_items(), None)
+    return PolicyRecommender(policy, from_lake(split.train), split.seen_items())
 
 
 def test_hybrid_beats_popularity_for_users_with_history(
@@ -121,9 +122,8 @@ def test_exported_policy_gives_the_same_lists_and_scores(
     export_ranker(policy.ranker, tmp_path / "wide_deep")  # type: ignore[arg-type]
     policy.export(tmp_path)
     loaded = HybridPolicy.load(tmp_path)
-    recent = recent_items(split.train, 20)
     users = [str(u) for u in split.with_history[:25]] + ["never-seen"]
-    queries = build_queries(users, recent, None)
+    queries = from_lake(split.train).queries(users).frame
     seen = [split.seen_items().get(u, set()) for u in users]
     before = policy.recommend(queries, 10, seen)
     after = loaded.recommend(queries, 10, seen)

@@ -2,8 +2,8 @@ from datetime import UTC, datetime, timedelta
 
 import pyarrow as pa
 
-from feature_repo.stream_features import RecentState, fold_batch, fold_event, to_table
 from feature_repo.tables import USER_RECENT_SCHEMA
+from feature_repo.user_recent import Limits, RecentState, fold_batch, fold_event, to_table
 
 T0 = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 
@@ -23,20 +23,20 @@ def events(rows: list[tuple[str, str, str, int, str | None]]) -> pa.Table:
 def test_recent_items_newest_first_without_duplicates_and_capped() -> None:
     state = None
     for i, item in enumerate(["a", "b", "c", "a", "d"]):
-        state = fold_event(state, "view", item, T0 + timedelta(seconds=i), "s1", limit=3)
+        state = fold_event(state, "view", item, T0 + timedelta(seconds=i), "s1", Limits(recent=3))
     assert state is not None
-    assert state.recent_viewed == ("d", "a", "c")
+    assert [e[0] for e in state.recent] == ["d", "a", "c"]
     assert state.session_views == 5 and state.session_events == 5
 
 
-def test_cart_then_purchase_leaves_the_cart_and_new_session_resets_counters() -> None:
+def test_purchase_is_kept_and_new_session_resets_counters() -> None:
     s = fold_event(None, "add_to_cart", "x", T0, "s1")
     s = fold_event(s, "add_to_cart", "y", T0 + timedelta(seconds=1), "s1")
     s = fold_event(s, "purchase", "x", T0 + timedelta(seconds=2), "s1")
-    assert s.recent_carted == ("y",) and s.session_carts == 2
+    assert s.purchased_items == ("x",) and s.session_carts == 2
     s = fold_event(s, "view", "z", T0 + timedelta(seconds=3), "s2")
     assert (s.session_id, s.session_events, s.session_views, s.session_carts) == ("s2", 1, 1, 0)
-    assert s.recent_carted == ("y",)  # the cart outlives the session
+    assert s.purchased_items == ("x",) and s.carts_total == 2  # lifetime counters outlive the session
 
 
 def test_late_event_does_not_rewind_state() -> None:
@@ -46,10 +46,10 @@ def test_late_event_does_not_rewind_state() -> None:
 
 def test_batch_in_any_order_folds_by_time_and_reports_only_changed_users() -> None:
     batch = events([("u1", "view", "b", 2, "s"), ("u2", "view", "q", 1, "t"), ("u1", "view", "a", 1, "s")])
-    prior = {"u3": RecentState(event_timestamp=T0, recent_viewed=("z",))}
+    prior = {"u3": RecentState(event_timestamp=T0, recent=(("z", "view", 0),))}
     changed = fold_batch(prior, batch)
     assert set(changed) == {"u1", "u2"}
-    assert changed["u1"].recent_viewed == ("b", "a")
+    assert [e[0] for e in changed["u1"].recent] == ["b", "a"]
     assert changed["u1"].event_timestamp == T0 + timedelta(seconds=2)
     table = to_table(changed)
     assert table.schema.equals(USER_RECENT_SCHEMA)

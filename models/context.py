@@ -1,0 +1,292 @@
+"""What the policy knows about a shopper at time T: one contract, read from the lake or the online store.
+
+A shopper's context at T is built from their events strictly before T and from Feast's user features:
+
+============================  =====================================================================
+field                         meaning (units, bounds)
+============================  =====================================================================
+``user_id``                   the shopper (any string; unknown shoppers get an empty context)
+``last_event_at``             time of their newest event before T (UTC, µs); None when there is none
+``recent``                    ``RecentItem(item_id, event_type, ts)``: distinct items of their
+                              interactions (view, click, add_to_cart, wishlist, purchase: the
+                              ``LABEL_GRADES`` types), newest first by each item's latest
+                              interaction, at most ``RECENT_ITEMS`` (50)
+``seen``                      distinct items of any event, newest first, at most ``SEEN_ITEMS`` (200)
+``purchased``                 distinct items bought, newest first, at most ``PURCHASED_ITEMS`` (100)
+``counters``                  events / views (view + click) / carts / purchases over all their events;
+                              the session id of their latest events and that session's events, views
+                              and carts (counted since the session id last changed)
+``features``                  Feast ``user_features`` as of T (full names, ``user_features__views_7d``
+                              ...); only the features Feast holds, so {} for a shopper it does not know
+============================  =====================================================================
+
+Everything but ``features`` is one row of the ``user_recent`` view (``feature_repo/user_recent.py``
+defines it and computes it two ways: a pure fold per micro-batch, and vectorised over a log).
+
+Two adapters produce :class:`Contexts` (many shoppers at once, columnar):
+
+* :func:`from_lake`: events before T (training, evaluation, ``recommend-batch``); features from the
+  offline store as of T when the caller passes them.
+* :func:`from_online`: the online store (serving), one Redis round trip for the ``user_recent`` rows and
+  the materialized user features of every requested shopper, with a timeout. When Redis is down, slow
+  or not set up, the result says so (``degraded`` and a one-sentence ``reason``) and every shopper gets
+  an empty context, so the caller answers with cold-start lists instead of hanging or failing.
+
+How they agree: the stream consumer folds each micro-batch into the view and pushes the rows (seeded from
+what Redis already holds), and the feature build writes the same rows from the lake, which
+materialization loads into Redis (a row only replaces an older one). So for events that reached the
+stream in time order, the online row of a shopper equals the lake's row as of just after their newest
+event; ``tests/integration/test_context.py`` sends one set of events through Kafka and checks both
+adapters give the same contexts. Known differences are listed in ``feature_repo/user_recent.py``.
+
+The policy's query (:meth:`Contexts.queries`): ``recent_items`` = the ``recent`` item ids (the policy
+keeps the first ``PolicyConfig.recent_items``), the user feature columns, and per shopper the items never
+to recommend (``seen`` ∪ ``purchased``) and the purchased set alone (business rules).
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Final
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+
+from aisle.core.errors import ServiceUnavailable
+from aisle.core.settings import Settings
+from feature_repo.tables import USER_FEATURES, USER_RECENT, USER_RECENT_SCHEMA
+from feature_repo.user_recent import from_events, from_us
+from models.features import USER_CATEGORICAL, USER_NUMERIC
+
+log = logging.getLogger(__name__)
+
+#: The Feast user features a context carries (and the policy's query frame holds as columns).
+FEATURE_COLUMNS: Final = (*USER_NUMERIC, *USER_CATEGORICAL)
+#: Columns of the view a context reads (everything of USER_RECENT_SCHEMA but the key and row time).
+VIEW_COLUMNS: Final = tuple(n for n in USER_RECENT_SCHEMA.names if n not in ("user_id", "event_timestamp"))
+_FEATURE_PREFIX: Final = f"{USER_FEATURES}__"
+_VIEW_PREFIX: Final = f"{USER_RECENT}__"
+
+
+@dataclass(frozen=True)
+class RecentItem:
+    item_id: str
+    event_type: str
+    ts: datetime  # UTC
+
+
+@dataclass(frozen=True)
+class Counters:
+    events: int = 0
+    views: int = 0
+    carts: int = 0
+    purchases: int = 0
+    session_id: str | None = None
+    session_events: int = 0
+    session_views: int = 0
+    session_carts: int = 0
+
+
+@dataclass(frozen=True)
+class ShopperContext:
+    """One shopper at time T (see the module docstring for every field's meaning and bounds)."""
+
+    user_id: str
+    last_event_at: datetime | None = None
+    recent: tuple[RecentItem, ...] = ()
+    seen: tuple[str, ...] = ()
+    purchased: tuple[str, ...] = ()
+    counters: Counters = Counters()
+    features: Mapping[str, Any] = field(default_factory=dict)
+
+    @property
+    def recent_items(self) -> list[str]:
+        return [r.item_id for r in self.recent]
+
+    @property
+    def has_history(self) -> bool:
+        return self.last_event_at is not None
+
+    def excluded(self) -> set[str]:
+        """Items never to recommend to this shopper: everything they touched or bought."""
+        return {*self.seen, *self.purchased}
+
+
+@dataclass(frozen=True)
+class PolicyQueries:
+    """What ``HybridPolicy.recommend`` takes: the query frame and, per row, the items to leave out."""
+
+    frame: pd.DataFrame  # user_id, recent_items (newest first), FEATURE_COLUMNS
+    excluded: list[set[str]]  # seen ∪ purchased
+    purchased: list[set[str]]
+
+
+def _plain(value: Any) -> Any:
+    """A feature value as plain Python, None for null/NaN, so online and offline values compare equal."""
+    if value is None or value is pd.NA or value is pd.NaT:
+        return None
+    if isinstance(value, bool | np.bool_):
+        return bool(value)
+    if isinstance(value, int | np.integer):
+        return float(value)
+    if isinstance(value, float | np.floating):
+        return None if math.isnan(float(value)) else float(value)
+    return str(value)
+
+
+def _list(value: Any) -> list[Any]:
+    return list(value) if isinstance(value, list | tuple | np.ndarray) else []
+
+
+class Contexts:
+    """Contexts of many shoppers at one time: rows of the view plus their Feast user features.
+
+    ``view``: rows of ``USER_RECENT_SCHEMA`` (a table or frame with ``user_id``); ``features``: a frame
+    indexed by ``user_id`` with any of ``FEATURE_COLUMNS`` (None: no features). Shoppers absent from both
+    get empty contexts.
+    """
+
+    def __init__(self, view: pa.Table | pd.DataFrame, features: pd.DataFrame | None = None):
+        frame = view.to_pandas() if isinstance(view, pa.Table) else view
+        frame = frame.drop_duplicates("user_id", keep="last")
+        self.view = frame.assign(user_id=frame["user_id"].astype(str)).set_index("user_id")
+        if features is not None and len(features):
+            present = [c for c in FEATURE_COLUMNS if c in features.columns]
+            feats = features[present].copy()
+            feats.index = feats.index.astype(str)
+            self.features: pd.DataFrame | None = feats[~feats.index.duplicated(keep="last")]
+        else:
+            self.features = None
+
+    def __contains__(self, user_id: object) -> bool:
+        return str(user_id) in self.view.index
+
+    @property
+    def users(self) -> list[str]:
+        """Shoppers with at least one event before T."""
+        return self.view.index.tolist()
+
+    def get(self, user_id: str) -> ShopperContext:
+        user = str(user_id)
+        features: dict[str, Any] = {}
+        if self.features is not None and user in self.features.index:
+            raw = self.features.loc[user]
+            plain = {k: _plain(raw[k]) for k in self.features.columns}
+            features = {k: v for k, v in plain.items() if v is not None}
+        if user not in self.view.index:
+            return ShopperContext(user, features=features)
+        row = self.view.loc[user]
+        recent = tuple(
+            RecentItem(str(i), str(t), from_us(int(s)))
+            for i, t, s in zip(
+                _list(row["recent_items"]),
+                _list(row["recent_types"]),
+                _list(row["recent_ts_us"]),
+                strict=True,
+            )
+        )
+        session = row["session_id"]
+        return ShopperContext(
+            user_id=user,
+            last_event_at=from_us(int(row["last_event_us"])),
+            recent=recent,
+            seen=tuple(str(i) for i in _list(row["seen_items"])),
+            purchased=tuple(str(i) for i in _list(row["purchased_items"])),
+            counters=Counters(
+                events=int(row["events_total"]),
+                views=int(row["views_total"]),
+                carts=int(row["carts_total"]),
+                purchases=int(row["purchases_total"]),
+                session_id=None if session is None or pd.isna(session) else str(session),
+                session_events=int(row["session_events"]),
+                session_views=int(row["session_views"]),
+                session_carts=int(row["session_carts"]),
+            ),
+            features=features,
+        )
+
+    def queries(self, user_ids: Iterable[str]) -> PolicyQueries:
+        """The policy's query frame for ``user_ids`` (in that order), with the per-row item sets."""
+        users = [str(u) for u in user_ids]
+        rows = self.view.reindex(users)
+        frame = pd.DataFrame({"user_id": users})
+        frame["recent_items"] = [[str(i) for i in _list(v)] for v in rows["recent_items"]]
+        purchased = [{str(i) for i in _list(v)} for v in rows["purchased_items"]]
+        seen = [{str(i) for i in _list(v)} for v in rows["seen_items"]]
+        excluded = [touched | bought for touched, bought in zip(seen, purchased, strict=True)]
+        if self.features is not None:
+            joined = self.features.reindex(users).reset_index(drop=True)
+            frame = pd.concat([frame, joined], axis=1)
+        return PolicyQueries(frame, excluded, purchased)
+
+
+# ----------------------------------------------------------------------------- the lake adapter
+
+
+def from_lake(
+    events: pd.DataFrame | pa.Table,
+    as_of: datetime | pd.Timestamp | None = None,
+    users: Sequence[str] | None = None,
+    user_features: pd.DataFrame | None = None,
+) -> Contexts:
+    """Contexts from an event log: events strictly before ``as_of`` (default: all of them), for
+    ``users`` (default: everyone in the log), with Feast user features the caller read as of T."""
+    return Contexts(from_events(events, as_of=as_of, users=users), user_features)
+
+
+# ----------------------------------------------------------------------------- the online adapter
+
+
+@dataclass(frozen=True)
+class OnlineContexts:
+    """The online adapter's answer: contexts, and whether they are complete.
+
+    ``degraded`` is True when the store could not be read in time (Redis down, slow, or the Feast repo
+    not applied); then ``contexts`` is empty for everyone and ``reason`` says why in one sentence.
+    """
+
+    contexts: Contexts
+    degraded: bool = False
+    reason: str | None = None
+
+
+def _empty() -> Contexts:
+    return Contexts(USER_RECENT_SCHEMA.empty_table())
+
+
+def from_online(
+    settings: Settings, user_ids: Sequence[str], timeout_s: float | None = None
+) -> OnlineContexts:
+    """Contexts from the online store: the stream's ``user_recent`` rows and the materialized user
+    features, in one read bounded by ``timeout_s`` (default ``settings.online_read_timeout_ms``).
+
+    Never raises for an unavailable store: the answer is degraded instead (see :class:`OnlineContexts`).
+    """
+    from feature_repo.store import online_users
+
+    users = list(dict.fromkeys(str(u) for u in user_ids))
+    wait = settings.online_read_timeout_ms / 1000.0 if timeout_s is None else timeout_s
+    try:
+        rows = online_users(settings, users, timeout_s=wait)
+    except ServiceUnavailable as exc:  # ServiceTimeout included
+        return OnlineContexts(_empty(), degraded=True, reason=str(exc))
+    except Exception as exc:  # registry not applied, Feast internals: serve without context, say why
+        log.warning("online context read failed: %s", exc)
+        reason = f"the online store could not be read ({type(exc).__name__}: {exc})"
+        return OnlineContexts(_empty(), degraded=True, reason=reason)
+    view_rows = []
+    feature_rows = {}
+    for user, row in rows.items():
+        values = {k[len(_VIEW_PREFIX) :]: v for k, v in row.items() if k.startswith(_VIEW_PREFIX)}
+        if values.get("last_event_us") is not None:
+            view_rows.append({"user_id": user, **{c: values.get(c) for c in VIEW_COLUMNS}})
+        feature_rows[user] = {c: row.get(c) for c in FEATURE_COLUMNS if c.startswith(_FEATURE_PREFIX)}
+    view = pd.DataFrame(view_rows, columns=["user_id", *VIEW_COLUMNS])
+    features = pd.DataFrame.from_dict(feature_rows, orient="index", columns=list(FEATURE_COLUMNS))
+    features.index.name = "user_id"
+    return OnlineContexts(Contexts(view, features.dropna(how="all")))
