@@ -23,8 +23,9 @@ from _common import report
 
 from aisle.app.services import embedded_services, kafka_bootstrap
 from aisle.core.settings import load_settings
+from ingestion.batch import ingest_batch
 from ingestion.kafka_io import CONSUMER_TIMEOUTS
-from ingestion.pipeline import IngestCounts, Ingester, ingest_batch
+from ingestion.pipeline import IngestCounts, Ingester
 from ingestion.stream import consume_stream, events_to_json_lines, produce_messages
 from ingestion.synthetic.shop import ShopConfig, generate_shop, write_shop
 

@@ -33,7 +33,7 @@ from aisle.core.settings import Settings, get_settings, load_settings
 
 def _ingest_generated(settings: Settings, users: int, items: int, days: int) -> dict[str, Any]:
     from aisle.app.jobs import shop as shop_jobs
-    from ingestion.pipeline import ingest_batch
+    from ingestion.batch import ingest_batch
 
     generated = shop_jobs.generate(settings, dict(users=users, items=items, days=days, seed=42))
     ingest_batch(settings, [settings.paths.raw / "shop"])

@@ -11,7 +11,15 @@ from typing import TYPE_CHECKING, Any, Final
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from aisle.core.schemas import EVENT_REQUIRED, EVENT_TYPES, MAX_ID_LENGTH, RATING_RANGE
+from aisle.core.schemas import (
+    EVENT_REQUIRED,
+    EVENT_TYPES,
+    MAX_ID_LENGTH,
+    MAX_TEXT_LENGTH,
+    PRICE_RANGE,
+    QUANTITY_RANGE,
+    RATING_RANGE,
+)
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -25,7 +33,9 @@ def event_expectations() -> list[Any]:
     from great_expectations.expectations.row_conditions import Column
 
     lo, hi = RATING_RANGE
+    low_price, high_price = PRICE_RANGE
     rating = Column("event_type") == "rating"
+    priced = Column("event_type") != "rating"
     out: list[Any] = [
         gxe.ExpectColumnValuesToNotBeNull(column=c, meta={"reason": f"{c} is null"}) for c in EVENT_REQUIRED
     ]
@@ -45,6 +55,12 @@ def event_expectations() -> list[Any]:
         for c in ("session_id", "request_id")
     ]
     out += [
+        gxe.ExpectColumnValueLengthsToBeBetween(
+            column=c, max_value=MAX_TEXT_LENGTH, meta={"reason": f"{c} over {MAX_TEXT_LENGTH} chars"}
+        )
+        for c in ("device", "country")
+    ]
+    out += [
         gxe.ExpectColumnValuesToBeInSet(
             column="event_type", value_set=list(EVENT_TYPES), meta={"reason": "event_type not in allowed set"}
         ),
@@ -59,13 +75,25 @@ def event_expectations() -> list[Any]:
             meta={"reason": f"value out of range {lo:g}..{hi:g} for rating"},
         ),
         gxe.ExpectColumnValuesToBeBetween(
+            column="value",
+            min_value=low_price,
+            max_value=high_price,
+            row_condition=priced,
+            meta={"reason": f"value out of range {low_price:g}..{high_price:g} for a price"},
+        ),
+        gxe.ExpectColumnValuesToBeBetween(
             column="ts", max_value={"$PARAMETER": "ts_max"}, meta={"reason": "ts in the future"}
         ),
         gxe.ExpectColumnValuesToBeBetween(
             column="ts", min_value={"$PARAMETER": "ts_min"}, meta={"reason": "ts before the shop opened"}
         ),
         gxe.ExpectColumnValuesToBeBetween(
-            column="quantity", min_value=1, meta={"reason": "quantity below 1"}
+            column="quantity", min_value=QUANTITY_RANGE[0], meta={"reason": "quantity below 1"}
+        ),
+        gxe.ExpectColumnValuesToBeBetween(
+            column="quantity",
+            max_value=QUANTITY_RANGE[1],
+            meta={"reason": f"quantity over {QUANTITY_RANGE[1]}"},
         ),
         # True/False per row when a catalog is known, null (= not judged) when it is not; see module doc
         gxe.ExpectColumnValuesToBeInSet(
@@ -107,6 +135,8 @@ EVENT_FRAME_COLUMNS: Final = (
     "quantity",
     "session_id",
     "request_id",
+    "device",
+    "country",
 )
 CATALOG_FRAME_COLUMNS: Final = ("item_id", "title", "category", "price")
 

@@ -37,10 +37,13 @@ def import_history(
     check_import_path(interactions)
     if catalog is not None:
         check_import_path(catalog)
-    raw = read_file(interactions)
+    limit = settings.max_line_bytes
+    raw = read_file(interactions, limit)
     events, mapping = interactions_to_events(raw.rows, str(interactions), default_event_type)
-    batch = ReadResult(events, raw.rejected, str(interactions))
-    catalog_rows = normalise_catalog(read_file(catalog).rows, str(catalog)) if catalog is not None else None
+    batch = ReadResult(events, raw.rejected, str(interactions), raw.originals)
+    catalog_rows = None
+    if catalog is not None:
+        catalog_rows = normalise_catalog(read_file(catalog, limit).rows, str(catalog))
     explained = {
         "source": str(interactions),
         "mapping": mapping.as_dict(),

@@ -45,35 +45,63 @@ def hash_strings(values: pa.Array | pa.ChunkedArray) -> np.ndarray:
 
 
 class HashIndex:
-    """A set of uint64 hashes: one big sorted array plus a small set of recent additions."""
+    """uint64 keys → uint64 values: one big sorted array pair plus a small dict of recent additions.
+
+    The value is a row's content hash where the writer knew it (0 = not known; see
+    :meth:`EventLake.write`): enough to tell a replayed event from a conflicting one without rereading.
+    """
 
     def __init__(self) -> None:
-        self._sorted = np.empty(0, dtype=np.uint64)
-        self._recent: set[int] = set()
+        self._keys = np.empty(0, dtype=np.uint64)
+        self._values = np.empty(0, dtype=np.uint64)
+        self._recent: dict[int, int] = {}
 
     def __len__(self) -> int:
-        return len(self._sorted) + len(self._recent)
+        return len(self._keys) + len(self._recent)
+
+    def lookup(self, hashes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(found, value) per hash; value 0 where not found or not known."""
+        found = np.zeros(len(hashes), dtype=bool)
+        values = np.zeros(len(hashes), dtype=np.uint64)
+        if len(self._keys):
+            pos = np.minimum(np.searchsorted(self._keys, hashes), len(self._keys) - 1)
+            hit = self._keys[pos] == hashes
+            found |= hit
+            values[hit] = self._values[pos[hit]]
+        if self._recent:
+            for k, h in enumerate(hashes.tolist()):
+                v = self._recent.get(h)
+                if v is not None:
+                    found[k] = True
+                    values[k] = v
+        return found, values
 
     def contains(self, hashes: np.ndarray) -> np.ndarray:
-        found = np.zeros(len(hashes), dtype=bool)
-        if len(self._sorted):
-            pos = np.searchsorted(self._sorted, hashes)
-            pos = np.minimum(pos, len(self._sorted) - 1)
-            found = self._sorted[pos] == hashes
-        if self._recent:
-            found |= np.fromiter((int(h) in self._recent for h in hashes), dtype=bool, count=len(hashes))
-        return found
+        return self.lookup(hashes)[0]
 
-    def add(self, hashes: np.ndarray) -> None:
+    def add(self, hashes: np.ndarray, values: np.ndarray | None = None) -> None:
+        hashes = np.asarray(hashes, dtype=np.uint64)
+        values = np.zeros(len(hashes), np.uint64) if values is None else np.asarray(values, np.uint64)
         if len(hashes) > 50_000 or len(self._recent) + len(hashes) > 200_000:
-            merged = [self._sorted, np.asarray(hashes, dtype=np.uint64)]
-            if self._recent:
-                merged.append(np.fromiter(self._recent, dtype=np.uint64))
-            both = np.sort(np.concatenate(merged))  # sort + neighbour compare: ~10x np.unique's hashing
-            self._sorted = both[np.r_[True, both[1:] != both[:-1]]] if len(both) else both
+            keys = [self._keys, hashes, np.fromiter(self._recent, np.uint64, len(self._recent))]
+            vals = [self._values, values, np.fromiter(self._recent.values(), np.uint64, len(self._recent))]
+            both, with_values = np.concatenate(keys), np.concatenate(vals)
+            order = np.argsort(both, kind="stable")  # earlier additions first: they win below
+            both, with_values = both[order], with_values[order]
+            first = np.r_[True, both[1:] != both[:-1]] if len(both) else np.zeros(0, bool)
+            self._keys, self._values = both[first], with_values[first]
             self._recent.clear()
         else:
-            self._recent.update(int(h) for h in hashes)
+            for h, v in zip(hashes.tolist(), values.tolist(), strict=True):
+                self._recent.setdefault(h, v)
+
+
+def content_hashes(events: pa.Table) -> np.ndarray:
+    """A 64-bit hash of each event's content (every field), never 0 (0 means "unknown" in the index)."""
+    from ingestion.rejects import rows_as_json
+
+    hashes = hash_strings(rows_as_json(events.select(EVENT_SCHEMA.names)))
+    return np.where(hashes == 0, np.uint64(1), hashes)
 
 
 def first_occurrence(hashes: np.ndarray) -> np.ndarray:
@@ -124,7 +152,10 @@ def file_lock(path: Path) -> Iterator[None]:
 @dataclass
 class WriteCounts:
     written: int = 0
-    duplicates: int = 0
+    duplicates: int = 0  # the same key (and, for events, the same content) as a stored or earlier row
+    conflicts: int = 0  # the same event_id as a stored or earlier row, with other content: not written
+    fresh: np.ndarray | None = None  # per input row: written
+    conflicted: np.ndarray | None = None  # per input row: a conflict
 
 
 class _PartStore:
@@ -139,6 +170,7 @@ class _PartStore:
         self.index = HashIndex()
         self._known_parts: set[Path] = set()
         self._lock = root / ".lock"
+        self._swept = False
 
     def _keys(self, table: pa.Table) -> np.ndarray:
         return hash_strings(table[self.key_column])
@@ -149,6 +181,15 @@ class _PartStore:
 
     def parts(self) -> list[Path]:
         return sorted(self.root.glob("*=*/part-*.parquet")) if self.root.exists() else []
+
+    def _sweep(self) -> None:
+        """Remove temporaries a killed writer left behind. Called under the lock, which every writer holds
+        while its temporary exists, so any temporary seen now belongs to a writer that is gone."""
+        if self._swept or not self.root.exists():
+            return
+        for tmp in self.root.glob("*=*/.part-*.tmp"):
+            tmp.unlink(missing_ok=True)
+        self._swept = True
 
     def _refresh(self) -> None:
         """Index the parts written since we last looked (by us before a crash, or another process)."""
@@ -166,13 +207,30 @@ class _PartStore:
         keys = self._keys(table)
         return ~(first_occurrence(keys) & ~self.index.contains(keys))
 
-    def write(self, table: pa.Table) -> WriteCounts:
+    def _stored_content(self, table: pa.Table, keys: np.ndarray) -> np.ndarray:
+        """Content hashes of the stored rows with these keys (for rows the index has no value for)."""
+        return np.zeros(len(keys), np.uint64)
+
+    def write(self, table: pa.Table, content: np.ndarray | None = None) -> WriteCounts:
+        """Append the rows whose key is new. With ``content`` (a hash per row), a row whose key is known
+        but whose content differs is a conflict: reported, not written, not counted as a duplicate."""
         if table.num_rows == 0:
-            return WriteCounts()
+            return WriteCounts(fresh=np.zeros(0, bool), conflicted=np.zeros(0, bool))
         with file_lock(self._lock):
+            self._sweep()
             self._refresh()
             keys = self._keys(table)
-            fresh = first_occurrence(keys) & ~self.index.contains(keys)
+            first = first_occurrence(keys)
+            found, stored = self.index.lookup(keys)
+            fresh = first & ~found
+            conflicted = np.zeros(len(keys), dtype=bool)
+            if content is not None and not fresh.all():
+                unknown = found & (stored == 0)
+                if unknown.any():
+                    stored[unknown] = self._stored_content(table.filter(pa.array(unknown)), keys[unknown])
+                _, first_at, inverse = np.unique(keys, return_index=True, return_inverse=True)
+                reference = np.where(found, stored, content[first_at[inverse]])
+                conflicted = ~fresh & (content != reference) & (reference != 0)
             new_rows = table.filter(pa.array(fresh))
             if new_rows.num_rows:
                 days = self._partition_days(new_rows)
@@ -182,8 +240,14 @@ class _PartStore:
                     date = np.datetime64(int(days[lo]), "D")
                     part = new_rows.slice(int(lo), int(hi - lo))  # zero-copy: rows are sorted by day
                     self._known_parts.add(write_part(part, self.root / f"{self.partition}={date}"))
-                self.index.add(keys[fresh])
-        return WriteCounts(written=int(fresh.sum()), duplicates=int((~fresh).sum()))
+                self.index.add(keys[fresh], None if content is None else content[fresh])
+        return WriteCounts(
+            written=int(fresh.sum()),
+            duplicates=int((~fresh & ~conflicted).sum()),
+            conflicts=int(conflicted.sum()),
+            fresh=fresh,
+            conflicted=conflicted,
+        )
 
     def read(self) -> pa.Table:
         parts = self.parts()
@@ -209,8 +273,38 @@ class EventLake(_PartStore):
     def _partition_days(self, table: pa.Table) -> np.ndarray:
         return _days(table["ts"])
 
-    def write(self, table: pa.Table) -> WriteCounts:
-        return super().write(table.select(EVENT_SCHEMA.names).cast(EVENT_SCHEMA).sort_by("ts"))
+    def write(self, table: pa.Table, content: np.ndarray | None = None) -> WriteCounts:
+        """Events in any order; parts are written sorted by ``ts``. A replayed event (same id, same
+        content) is a duplicate; the same id with other content is a conflict (see :class:`WriteCounts`).
+        The masks in the result follow the input order."""
+        table = table.select(EVENT_SCHEMA.names).cast(EVENT_SCHEMA)
+        order = pc.sort_indices(table["ts"]).to_numpy()
+        ordered = table.take(pa.array(order))
+        counts = super().write(ordered, content_hashes(ordered))
+        for name in ("fresh", "conflicted"):
+            mask = getattr(counts, name)
+            if mask is not None:
+                back = np.empty_like(mask)
+                back[order] = mask
+                setattr(counts, name, back)
+        return counts
+
+    def _stored_content(self, table: pa.Table, keys: np.ndarray) -> np.ndarray:
+        stored = self.versions(table["event_id"])
+        if stored.num_rows == 0:
+            return np.zeros(len(keys), np.uint64)
+        by_key = dict(
+            zip(hash_strings(stored["event_id"]).tolist(), content_hashes(stored).tolist(), strict=True)
+        )
+        return np.array([by_key.get(k, 0) for k in keys.tolist()], dtype=np.uint64)
+
+    def versions(self, event_ids: pa.Array | pa.ChunkedArray) -> pa.Table:
+        """The stored events with these ids (a scan of the lake: used for the rare replay or conflict)."""
+        parts = self.parts()
+        if not parts or len(event_ids) == 0:
+            return EVENT_SCHEMA.empty_table()
+        dataset = ds.dataset(parts, format="parquet", schema=EVENT_SCHEMA)
+        return dataset.to_table(filter=pc.field("event_id").isin(pc.unique(event_ids)))
 
     # --- catalog: small, replaced by upsert rather than appended
     def read_catalog(self) -> pa.Table | None:
@@ -257,13 +351,22 @@ class Quarantine(_PartStore):
     def _partition_days(self, table: pa.Table) -> np.ndarray:
         return _days(table["quarantined_at"])
 
-    def write(self, table: pa.Table) -> WriteCounts:
-        """``table`` has REJECTED_SCHEMA; the key is a hash of source + original row, so replaying the
-        same file or the same Kafka message does not quarantine it twice."""
+    def write(self, table: pa.Table, content: np.ndarray | None = None) -> WriteCounts:
+        """``table`` has REJECTED_SCHEMA. The key is a hash of the original bytes (the row text where there
+        are none) and of the occurrence of those bytes in this write: the same file from another path, or
+        the same messages replayed, add nothing, while two identical bad lines of one file stay two rows.
+        (``content`` is unused: for the quarantine the key is the content.)"""
         if table.num_rows == 0:
-            return WriteCounts()
+            return WriteCounts(fresh=np.zeros(0, bool), conflicted=np.zeros(0, bool))
         table = table.select(REJECTED_SCHEMA.names).cast(REJECTED_SCHEMA)
-        key_text = pc.binary_join_element_wise(table["source"], pc.fill_null(table["row"], ""), "\x1f")
+        raw = table["raw"].to_pylist()
+        text = table["row"].to_pylist()
+        original = [
+            (r.decode("latin-1") if r is not None else "\x1e" + (t or ""))
+            for r, t in zip(raw, text, strict=True)
+        ]
+        occurrence = pd.Series(original).groupby(original).cumcount().to_numpy()
+        key_text = pa.array([f"{c}\x1f{k}" for c, k in zip(original, occurrence.tolist(), strict=True)])
         now = pa.array(np.full(table.num_rows, time.time_ns() // 1000), pa.timestamp("us", tz="UTC"))
         keyed = table.append_column("key", pa.array(hash_strings(key_text), pa.uint64())).append_column(
             "quarantined_at", now

@@ -17,7 +17,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from aisle.core.schemas import CATALOG_SCHEMA, EVENT_REQUIRED, EVENT_SCHEMA, TS_TYPE
+from aisle.core.schemas import CATALOG_SCHEMA, EVENT_REQUIRED, EVENT_SCHEMA, TS_TYPE, USER_SCHEMA
 from ingestion.rejects import (
     Problem,
     contiguous,
@@ -32,6 +32,7 @@ __all__ = [
     "CATALOG",
     "CATALOG_REQUIRED",
     "EVENTS",
+    "USERS",
     "Contract",
     "parse",
     "parse_catalog",
@@ -46,6 +47,11 @@ _NUMBER = r"^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$"
 _INTEGER = r"^[+-]?(\d{1,18}|[1-8]\d{18})$"  # fits int64 without overflow
 _TRUE = ["true", "t", "yes", "y", "1"]
 _FALSE = ["false", "f", "no", "n", "0"]
+#: Identifiers and codes lose surrounding whitespace (" u1 " is u1); one that is empty after trimming is
+#: judged by the gate ("empty or over 128 chars"). Free text (titles, descriptions) is kept as sent.
+_TRIMMED: Final = frozenset(
+    {"event_id", "event_type", "user_id", "item_id", "session_id", "request_id", "device", "country"}
+)
 #: Optional text fields where "" means "not given" (required ids and catalog text are judged by GE as-is).
 _BLANK_IS_NULL: Final = frozenset({"session_id", "device", "country", "request_id", "brand", "description"})
 
@@ -61,6 +67,7 @@ class Contract:
 
 EVENTS: Final = Contract("events", EVENT_SCHEMA, EVENT_REQUIRED)
 CATALOG: Final = Contract("catalog", CATALOG_SCHEMA, CATALOG_REQUIRED)
+USERS: Final = Contract("users", USER_SCHEMA, ("user_id",))
 
 
 def parse(raw: pa.Table, contract: Contract, source: str) -> tuple[pa.Table, pa.Table]:
@@ -111,7 +118,8 @@ def _parse(
     reason = join_reasons(problems)
     failed = pc.is_valid(reason)
     good = typed_table.filter(pc.invert(failed))
-    rejected = rejected_rows(raw.filter(failed), reason.filter(failed), source, "parse")
+    positions = np.flatnonzero(failed.to_numpy(zero_copy_only=False))
+    rejected = rejected_rows(raw.filter(failed), reason.filter(failed), source, "parse", positions)
     reconcile(n, good, rejected, "parse")
     return good, rejected
 
@@ -171,6 +179,8 @@ def _to_string(col: pa.Array, name: str, t: pa.DataType) -> tuple[pa.Array, Prob
         return pa.nulls(len(col), pa.string()), reason_where(
             pc.is_valid(col), f"{name}: unsupported type {src}"
         )
+    if name in _TRIMMED:
+        out = pc.utf8_trim_whitespace(out)
     if name in _BLANK_IS_NULL:
         out = pc.if_else(pc.equal(out, ""), pa.nulls(len(out), pa.string()), out)
     return out, None

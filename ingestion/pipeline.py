@@ -1,31 +1,33 @@
 """One path for every event, whatever its source: read → parse → Great Expectations gate → lake or quarantine.
 
 The counts always reconcile: ``read == accepted + duplicates + quarantined``. That is checked here,
-on every batch, and a mismatch is a failed job, never a log line.
+on every batch, and a mismatch is a failed job, never a log line. A duplicate is the same ``event_id``
+with the same content (a replay); the same id with other content is a conflict, quarantined with both
+versions (the one the lake keeps and the one that came in) and counted among the quarantined.
 """
 
 from __future__ import annotations
 
-import time
 from collections import Counter
-from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field
-from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+import numpy as np
 import pyarrow as pa
 
-from aisle.core.errors import AisleError, BadInput
-from aisle.core.schemas import EVENT_SCHEMA, REJECTED_SCHEMA
+from aisle.core.errors import AisleError
+from aisle.core.schemas import EVENT_SCHEMA, REJECTED_SCHEMA, USER_SCHEMA
 from aisle.core.settings import Settings, ensure_home
 from ingestion.lake import EventLake, Quarantine, WriteCounts
-from ingestion.outcomes import batch_problem, job_problem, reason_counts, top_reasons
-from ingestion.readers import ReadResult, file_format, read_file
-from ingestion.rejects import empty_rejected
+from ingestion.outcomes import batch_problem, reason_counts
+from ingestion.parsing import USERS, parse
+from ingestion.readers import ReadResult
+from ingestion.rejects import display, empty_rejected, rejected_table, rows_as_json, with_originals
 
-DIR_SUFFIXES = (".csv", ".jsonl", ".ndjson", ".parquet")
+if TYPE_CHECKING:
+    from ingestion.validation import GateResult
 
-Progress = Callable[[str, int], None]
+CONFLICT = "event_id conflict: the lake holds this id with other content"
 
 
 def empty_events() -> pa.Table:
@@ -39,6 +41,7 @@ class IngestCounts:
     duplicates: int = 0
     quarantined: int = 0
     refused_batches: int = 0
+    conflicts: int = 0  # among the quarantined: same event_id, other content
 
     def __iadd__(self, other: IngestCounts) -> IngestCounts:
         for name in asdict(self):
@@ -89,7 +92,7 @@ class Ingester:
     """Holds the lake, the quarantine and the (expensive to build) validation gate for many batches."""
 
     settings: Settings
-    docs: bool = False  # store GE results for Data Docs (batch jobs; the stream leaves it off)
+    docs: bool = False  # record GE results for Data Docs (batch jobs; the stream leaves it off)
     history: bool = False  # an imported dataset's own past: the shop-opening check does not apply
     lake: EventLake = field(init=False)
     quarantine: Quarantine = field(init=False)
@@ -112,27 +115,66 @@ class Ingester:
 
         Returns the counts and the rows that were judged good (what a stream's ``on_batch`` hook sees).
         """
-        rows, rejected, source = result.rows, result.rejected, result.source
-        good, gate_bad, refused, rate = empty_events(), empty_rejected(), False, 0.0
-        if rows.num_rows:
-            gate = self.gate.check(
-                rows, known_items=self.known_items, source=source, already_rejected=rejected.num_rows
-            )
-            good, gate_bad, refused, rate = gate.good, gate.bad, gate.refused, gate.failure_rate
-        elif result.read:
-            rate = 1.0  # every row was unreadable
-        lake = self.lake.write(good) if good.num_rows else WriteCounts()
-        bad = pa.concat_tables([t.cast(REJECTED_SCHEMA) for t in (rejected, gate_bad)])
-        quarantine = self.quarantine.write(bad)
-        counts = IngestCounts(
-            read=result.read,
-            accepted=lake.written,
-            duplicates=lake.duplicates + quarantine.duplicates,
-            quarantined=quarantine.written,
-            refused_batches=int(refused),
+        return self.ingest_many([result])[0]
+
+    def ingest_many(self, results: list[ReadResult]) -> list[BatchOutcome]:
+        """Several batches (small files) in one GE run, one lake write and one quarantine write; each
+        keeps its own refusal decision and its own counts."""
+        gates = self.gate.check_many(
+            [(r.rows, r.source, r.rejected.num_rows) for r in results], known_items=self.known_items
         )
-        counts.check(source)
-        return BatchOutcome(counts, good, refused, rate, reason_counts(bad))
+        goods = [g.good for g in gates]
+        sizes = [t.num_rows for t in goods]
+        lake = self.lake.write(pa.concat_tables(goods)) if sum(sizes) else WriteCounts()
+        fresh = _split(lake.fresh, sizes)
+        conflicted = _split(lake.conflicted, sizes)
+        bads = []
+        for result, gate, conflict in zip(results, gates, conflicted, strict=True):
+            parts = [result.rejected, with_originals(gate.bad, result.originals)]
+            if conflict.any():
+                parts.append(self._conflicts(result, gate, conflict))
+            bads.append(pa.concat_tables([t.cast(REJECTED_SCHEMA) for t in parts]))
+        bad_sizes = [t.num_rows for t in bads]
+        quarantine = self.quarantine.write(pa.concat_tables(bads)) if sum(bad_sizes) else WriteCounts()
+        q_fresh = _split(quarantine.fresh, bad_sizes)
+        outcomes = []
+        for k, (result, gate, bad) in enumerate(zip(results, gates, bads, strict=True)):
+            refused, rate = gate.refused, gate.failure_rate
+            if not result.rows.num_rows and result.read:
+                rate = 1.0  # every row was unreadable
+            counts = IngestCounts(
+                read=result.read,
+                accepted=int(fresh[k].sum()),
+                duplicates=int((~fresh[k] & ~conflicted[k]).sum() + (~q_fresh[k]).sum()),
+                quarantined=int(q_fresh[k].sum()),
+                refused_batches=int(refused),
+                conflicts=int(conflicted[k].sum()),
+            )
+            counts.check(result.source)
+            outcomes.append(BatchOutcome(counts, gate.good, refused, rate, reason_counts(bad)))
+        return outcomes
+
+    def _conflicts(self, result: ReadResult, gate: GateResult, conflict: np.ndarray) -> pa.Table:
+        """Quarantine rows for events whose id the lake (or an earlier row) holds with other content: the
+        exact bytes that came in, and a text showing both versions."""
+        incoming = gate.good.filter(pa.array(conflict))
+        positions = gate.positions
+        kept = self.lake.versions(incoming["event_id"])
+        kept_text = dict(zip(kept["event_id"].to_pylist(), rows_as_json(kept).to_pylist(), strict=True))
+        where = positions[conflict]
+        if result.originals is not None:
+            raw = result.originals.take(pa.array(where)).to_pylist()
+        else:
+            raw = [t.encode() for t in rows_as_json(incoming).to_pylist()]
+        text = [
+            f"{display(r)} ⟂ kept in the lake: {kept_text.get(i, '(an earlier row of this batch)')}"
+            for r, i in zip(raw, incoming["event_id"].to_pylist(), strict=True)
+        ]
+        return rejected_table(text, [CONFLICT] * len(text), result.source, "dedup", raw=raw, positions=where)
+
+    def gates(self) -> list[Any]:
+        """The gates this ingester built (whose recorded results a job publishes to Data Docs)."""
+        return [g for g in (self.gate, self._catalog_gate) if g is not None]
 
     def ingest_catalog(self, table: pa.Table, source: str) -> dict[str, int]:
         from ingestion.validation import CatalogGate
@@ -151,80 +193,19 @@ class Ingester:
             "refused": int(gate.refused),
         }
 
-    def ingest_users(self, table: pa.Table) -> int:
-        return self.lake.upsert_users(table)
+    def ingest_users(self, table: pa.Table, source: str = "users") -> dict[str, int]:
+        """Users carry attributes, not events: typed like everything else, then merged by user_id."""
+        typed, bad = parse(table, USERS, source)
+        size = self.lake.upsert_users(typed.select(USER_SCHEMA.names)) if typed.num_rows else 0
+        quarantined = Quarantine(self.settings.paths.quarantine, "users").write(bad).written
+        return {"read": table.num_rows, "accepted": typed.num_rows, "quarantined": quarantined, "users": size}
 
 
-def expand_paths(paths: Iterable[Path]) -> dict[str, list[Path]]:
-    """Split inputs into catalog, users and event files. A directory contributes its .csv, .jsonl, .ndjson
-    and .parquet files (a stray manifest.json is not mistaken for events); files named explicitly may also
-    be .json (JSON Lines)."""
-    kinds: dict[str, list[Path]] = {"catalog": [], "users": [], "events": []}
-    for path in paths:
-        if not path.exists():
-            raise BadInput(f"{path}: no such file or directory")
-        if path.is_dir():
-            files = sorted(p for p in path.iterdir() if p.is_file() and p.suffix.lower() in DIR_SUFFIXES)
-        else:
-            file_format(path)  # raises BadInput for an unsupported type
-            files = [path]
-        for f in files:
-            stem = f.stem.lower()
-            kind = (
-                "catalog" if stem.startswith("catalog") else "users" if stem.startswith("users") else "events"
-            )
-            kinds[kind].append(f)
-    if not any(kinds.values()):
-        raise BadInput("no input files found (expected .csv, .jsonl or .parquet)")
-    return kinds
+def _split(mask: np.ndarray | None, sizes: list[int]) -> list[np.ndarray]:
+    """A per-row mask over concatenated batches, cut back into one mask per batch."""
+    if mask is None:
+        return [np.zeros(n, dtype=bool) for n in sizes]
+    return np.split(mask, np.cumsum(sizes)[:-1]) if sizes else []
 
 
-def ingest_batch(settings: Settings, paths: list[Path], progress: Progress | None = None) -> dict[str, Any]:
-    """`aisle ingest batch`: catalog and users first (so events can be checked against the catalog)."""
-    started = time.perf_counter()
-    kinds = expand_paths(paths)
-    ingester = Ingester(settings, docs=True)
-    catalog_summary: dict[str, int] = {}
-    for f in kinds["catalog"]:
-        for key, value in ingester.ingest_catalog(read_file(f).rows, str(f)).items():
-            catalog_summary[key] = catalog_summary.get(key, 0) + value if key != "catalog_size" else value
-    users = sum(ingester.ingest_users(read_file(f).rows) for f in kinds["users"])
-    totals = IngestCounts()
-    files: list[dict[str, Any]] = []
-    problems: list[str | None] = []
-    reasons: Counter[str] = Counter()
-    for f in kinds["events"]:
-        outcome = ingester.ingest_events(read_file(f))
-        totals += outcome.counts
-        reasons.update(outcome.reasons)
-        problem = outcome.problem(str(f), settings)
-        problems.append(problem)
-        files.append(
-            {
-                "path": str(f),
-                **outcome.counts.as_dict(),
-                "top_reasons": top_reasons(outcome.reasons),
-                "ok": problem is None,
-                "problem": problem,
-            }
-        )
-        if progress:
-            progress(str(f), outcome.counts.read)
-    totals.check("batch")
-    from ingestion.validation import build_data_docs
-
-    docs = build_data_docs(settings)
-    problem = job_problem(problems, "ingest batch", len(files))
-    return {
-        "ok": problem is None,
-        "problem": problem,
-        **totals.as_dict(),
-        "top_reasons": top_reasons(reasons),
-        "files": files,
-        "catalog": catalog_summary or None,
-        "users": users or None,
-        "lake": str(settings.paths.lake),
-        "quarantine": str(settings.paths.quarantine),
-        "data_docs": str(docs),
-        "seconds": round(time.perf_counter() - started, 3),
-    }
+__all__ = ["CONFLICT", "BatchOutcome", "IngestCounts", "Ingester", "empty_events", "empty_rejected"]

@@ -10,6 +10,7 @@ import json
 from collections.abc import Sequence
 from typing import Any, TypeAlias
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
@@ -19,10 +20,29 @@ from aisle.core.schemas import REJECTED_SCHEMA
 Problem: TypeAlias = pa.Array  # string per row: the reason, or null when the value was fine
 
 
+#: Characters of a rejected row kept as text for people; the exact bytes are kept whole in ``raw``.
+DISPLAY_CHARS = 65_536
+
+
+def display(raw: bytes) -> str:
+    """A line or message as text for people: undecodable bytes escaped, very long ones cut short."""
+    text = raw.decode("utf-8", errors="backslashreplace")
+    if len(text) > DISPLAY_CHARS:
+        return f"{text[:DISPLAY_CHARS]}… ({len(raw):,} bytes in all)"
+    return text
+
+
 def rejected_table(
-    rows: Sequence[str] | pa.Array, reasons: Sequence[str] | pa.Array, source: str, stage: str
+    rows: Sequence[str] | pa.Array,
+    reasons: Sequence[str] | pa.Array,
+    source: str,
+    stage: str,
+    *,
+    raw: Sequence[bytes | None] | pa.Array | None = None,
+    positions: Sequence[int] | np.ndarray | pa.Array | None = None,
 ) -> pa.Table:
-    """Rows for the quarantine: original row text, reason, and where and at which stage it failed."""
+    """Rows for the quarantine: row text, reason, where and at which stage it failed, the original bytes
+    (when the source has them) and the position in the batch as read (when known)."""
     n = len(rows)
     return pa.table(
         {
@@ -30,9 +50,34 @@ def rejected_table(
             "reason": reasons,
             "source": pa.repeat(pa.scalar(source, pa.string()), n),
             "stage": pa.repeat(pa.scalar(stage, pa.string()), n),
+            "raw": pa.nulls(n, pa.binary()) if raw is None else pa.array(raw, pa.binary()),
+            "position": pa.nulls(n, pa.int64()) if positions is None else pa.array(positions, pa.int64()),
         },
         schema=REJECTED_SCHEMA,
     )
+
+
+def rejected_lines(
+    lines: Sequence[bytes], reasons: Sequence[str], source: str, stage: str = "read"
+) -> pa.Table:
+    """Lines or messages that could not even be read as a row: kept byte for byte."""
+    return rejected_table([display(b) for b in lines], reasons, source, stage, raw=list(lines))
+
+
+def with_originals(rejected: pa.Table, originals: pa.Array | None) -> pa.Table:
+    """Replace the values-as-JSON text of rows rejected after reading by the line or message they came
+    from (``originals[position]``), so the quarantine keeps what was sent, not what was parsed."""
+    if originals is None or rejected.num_rows == 0:
+        return rejected
+    positions = rejected["position"]
+    known = pc.is_valid(positions)
+    if not pc.any(known).as_py():
+        return rejected
+    raw = originals.take(pc.fill_null(positions, 0))
+    raw = pc.if_else(known, raw, rejected["raw"])
+    text = [display(b) if b is not None else None for b in raw.to_pylist()]
+    row = pc.if_else(known, pa.array(text, pa.string()), rejected["row"])
+    return rejected.set_column(0, "row", row).set_column(4, "raw", raw)
 
 
 def empty_rejected() -> pa.Table:
@@ -116,8 +161,14 @@ def rows_as_json(table: pa.Table) -> pa.Array:
     return pc.binary_join_element_wise(*parts, "")
 
 
-def rejected_rows(rows: pa.Table, reasons: pa.Array, source: str, stage: str) -> pa.Table:
-    return rejected_table(rows_as_json(rows), pc.cast(reasons, pa.string()), source, stage)
+def rejected_rows(
+    rows: pa.Table, reasons: pa.Array, source: str, stage: str, positions: np.ndarray | None = None
+) -> pa.Table:
+    """Rows rejected after reading: their values as JSON text, until :func:`with_originals` swaps in the
+    original line where there is one."""
+    return rejected_table(
+        rows_as_json(rows), pc.cast(reasons, pa.string()), source, stage, positions=positions
+    )
 
 
 def reconcile(total: int, good: pa.Table, bad: pa.Table, where: str) -> None:

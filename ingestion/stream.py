@@ -1,8 +1,17 @@
-"""The live path: replay events into Kafka, and consume them into the lake in micro-batches.
+"""The live path: consume the events topic into the lake in micro-batches.
 
 Delivery is at-least-once with idempotent writes: a micro-batch is written to the lake and the quarantine
 (fsynced, deduplicated) *before* its offsets are committed. A crash between the two replays the batch
 on restart, and the lake's dedup index recognises every replayed event, so nothing is lost or doubled.
+Anything a message can hold becomes a row or a quarantined message with its exact bytes, so no message
+can stop the stream; its offset is committed like any other.
+
+Clocks start when the group gives this consumer its partitions (joining takes about half the session
+timeout, longer on a busy machine): ``max_seconds`` and ``idle_seconds`` count from then, and a bounded
+run that never got a partition fails and says so. "Idle" also needs the ledger's word that the consumer
+has caught up with what was produced (:mod:`ingestion.ledger`), so a slow first fetch is not mistaken for
+an empty topic. A commit the group refuses during a rebalance is retried once the partitions are
+assigned again, instead of replaying the batch.
 """
 
 from __future__ import annotations
@@ -13,114 +22,31 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Callable
-from pathlib import Path
 from types import FrameType
 from typing import Any
 
 import pyarrow as pa
-import pyarrow.compute as pc
 
-from aisle.core.errors import AisleError, BadInput
+from aisle.core.errors import AisleError
 from aisle.core.settings import Settings
-from ingestion.kafka_io import broker_reachable, ensure_topic, new_consumer, new_producer
+from ingestion.consumer import GroupConsumer
 from ingestion.outcomes import batch_problem, reasons_text, top_reasons
 from ingestion.pipeline import IngestCounts, Ingester
-from ingestion.readers import read_file, read_messages
+from ingestion.producing import events_to_json_lines, produce_messages, stream_events, stream_file
+from ingestion.readers import read_messages
 
 log = logging.getLogger("aisle.stream")
 
 BatchHook = Callable[[pa.Table], None]
 
-
-# ----------------------------------------------------------------------------- producing
-
-
-def events_to_json_lines(events: pa.Table) -> list[bytes]:
-    """Serialise events in the wire format: one JSON object per event, ISO-8601 UTC timestamps."""
-    if "ts" in events.column_names and pa.types.is_timestamp(events.schema.field("ts").type):
-        events = events.set_column(
-            events.schema.get_field_index("ts"), "ts", pc.strftime(events["ts"], "%Y-%m-%dT%H:%M:%SZ")
-        )
-    text = events.to_pandas().to_json(orient="records", lines=True, date_format="iso")
-    return [line.encode() for line in text.splitlines()]
-
-
-def produce_messages(
-    settings: Settings,
-    messages: list[bytes],
-    keys: list[bytes | None] | None = None,
-    *,
-    rate: float | None = None,
-    progress: Callable[[int], None] | None = None,
-) -> dict[str, Any]:
-    """Send raw messages to the events topic, optionally paced at ``rate`` messages/s."""
-    from aisle.core.endpoints import kafka_bootstrap
-
-    if rate is not None and rate <= 0:
-        raise BadInput(f"--rate must be positive (got {rate})")
-    bootstrap = kafka_bootstrap(settings)
-    ensure_topic(bootstrap, settings.events_topic)
-    producer = new_producer(bootstrap)
-    started = time.perf_counter()
-    tick = 1000
-    try:
-        for lo in range(0, len(messages), tick):
-            chunk = messages[lo : lo + tick]
-            for j, value in enumerate(chunk):
-                producer.send(settings.events_topic, value=value, key=keys[lo + j] if keys else None)
-            if progress:
-                progress(len(chunk))
-            if rate:
-                ahead = (lo + len(chunk)) / rate - (time.perf_counter() - started)
-                if ahead > 0:
-                    time.sleep(ahead)
-        producer.flush(timeout=60)
-    finally:
-        producer.close(timeout=10)
-    seconds = time.perf_counter() - started
-    return {
-        "produced": len(messages),
-        "topic": settings.events_topic,
-        "bootstrap": bootstrap,
-        "seconds": round(seconds, 3),
-        "events_per_s": round(len(messages) / seconds) if seconds > 0 else None,
-    }
-
-
-def stream_file(
-    settings: Settings,
-    path: Path,
-    *,
-    rate: float | None = None,
-    limit: int | None = None,
-    offset: int = 0,
-    progress: Callable[[int], None] | None = None,
-) -> dict[str, Any]:
-    """`aisle data stream`: replay an event file into Kafka in time order (keyed by user for ordering)."""
-    result = read_file(path)
-    events = result.rows
-    if "ts" in events.column_names:
-        events = events.sort_by("ts")
-    events = events.slice(offset, limit if limit is not None else None)
-    summary = stream_events(settings, events, rate=rate, progress=progress)
-    return {**summary, "source": str(path), "offset": offset, "unreadable_rows": result.rejected.num_rows}
-
-
-def stream_events(
-    settings: Settings,
-    events: pa.Table,
-    *,
-    rate: float | None = None,
-    progress: Callable[[int], None] | None = None,
-) -> dict[str, Any]:
-    """Send events in the order given, keyed by user so one shopper's events stay in order."""
-    keys = None
-    if "user_id" in events.column_names:
-        keys = [u.encode() if u else None for u in events["user_id"].to_pylist()]
-    return produce_messages(settings, events_to_json_lines(events), keys, rate=rate, progress=progress)
-
-
-# ----------------------------------------------------------------------------- consuming
+__all__ = [
+    "StopFlag",
+    "consume_stream",
+    "events_to_json_lines",
+    "produce_messages",
+    "stream_events",
+    "stream_file",
+]
 
 
 class StopFlag:
@@ -139,6 +65,14 @@ class StopFlag:
             signal.signal(signal.SIGINT, handler)
 
 
+def _check_bounds(**bounds: float | None) -> None:
+    from aisle.core.errors import BadInput
+
+    for name, value in bounds.items():
+        if value is not None and value <= 0:
+            raise BadInput(f"--{name.replace('_', '-')} must be positive (got {value})")
+
+
 def consume_stream(
     settings: Settings,
     *,
@@ -150,88 +84,91 @@ def consume_stream(
     progress: Callable[[IngestCounts], None] | None = None,
 ) -> dict[str, Any]:
     """Consume the events topic into the lake until a bound is hit (or forever when none is given)."""
-    from kafka.errors import KafkaError  # CommitFailedError included
-
-    from aisle.core.endpoints import kafka_bootstrap
-
-    if max_seconds is not None and max_seconds <= 0:
-        raise BadInput(f"--max-seconds must be positive (got {max_seconds})")
-    if max_events is not None and max_events <= 0:
-        raise BadInput(f"--max-events must be positive (got {max_events})")
-    bootstrap = kafka_bootstrap(settings)
-    ensure_topic(bootstrap, settings.events_topic)
+    _check_bounds(max_seconds=max_seconds, max_events=max_events, idle_seconds=idle_exit_seconds)
+    bounded = any(b is not None for b in (max_seconds, max_events, idle_exit_seconds))
     ingester = Ingester(settings)
-    consumer = new_consumer(
-        bootstrap, settings.events_topic, settings.consumer_group, settings.micro_batch_max_events
-    )
     stop = stop or StopFlag()
+    consumer = GroupConsumer(settings, stop)
     totals = IngestCounts()
     batches = passed = 0
     reasons: Counter[str] = Counter()
-    started = last_data = time.perf_counter()
-    outage = Outage(bootstrap)
     source = f"kafka:{settings.events_topic}"
+    wait_budget = max(max_seconds or 0.0, settings.stream_assignment_timeout_seconds)
     try:
-        while not stop.event.is_set():
+        assigned = consumer.wait_for_assignment(wait_budget if bounded else None)
+        started = last_data = time.perf_counter()
+        while assigned and not stop.event.is_set():
             now = time.perf_counter()
             if max_seconds is not None and now - started >= max_seconds:
                 break
             if max_events is not None and totals.read >= max_events:
                 break
             if idle_exit_seconds is not None and now - last_data >= idle_exit_seconds:
-                break
+                if consumer.caught_up():
+                    break
+                last_data = now  # the ledger says more is coming: keep reading until max_seconds
             cap = settings.micro_batch_max_events
             if max_events is not None:
                 cap = min(cap, max_events - totals.read)
-            messages = _poll_batch(consumer, cap, settings.micro_batch_max_seconds, stop)
+            messages = consumer.poll_batch(cap, settings.micro_batch_max_seconds)
             if not messages:
-                outage.after_empty_poll()
                 continue
-            outage.after_data()
             last_data = time.perf_counter()
-            result = read_messages([m.value or b"" for m in messages], source)
+            result = read_messages([m.value or b"" for m in messages], source, settings.max_line_bytes)
             if result.read != len(messages):
                 raise AisleError(
                     f"decoded {result.read} rows from {len(messages)} messages; refusing to commit"
                 )
             outcome = ingester.ingest_events(result)
-            counts = outcome.counts
+            consumer.commit(messages)  # only after the rows are durably in the lake / quarantine
+            totals += outcome.counts
             passed += outcome.good.num_rows
             reasons.update(outcome.reasons)
-            try:
-                consumer.commit()  # only after the rows are durably in the lake / quarantine
-            except KafkaError as exc:
-                log.warning("offset commit failed (%s); the batch will be replayed and deduplicated", exc)
-            totals += counts
             batches += 1
             if on_batch is not None:
                 on_batch(outcome.good)
             if progress:
                 progress(totals)
     finally:
-        consumer.close(autocommit=False)
+        consumer.close()
     totals.check("stream")
-    seconds = time.perf_counter() - started
-    problem = stream_problem(settings, totals, passed, reasons)
+    seconds = consumer.seconds_assigned()
+    problem = stream_problem(settings, totals, passed, reasons, consumer)
     return {
         "ok": problem is None,
         "problem": problem,
         **totals.as_dict(),
+        "dead_letters": totals.quarantined,
         "top_reasons": top_reasons(reasons),
         "batches": batches,
         "topic": settings.events_topic,
         "group": settings.consumer_group,
+        **consumer.summary(),
         "seconds": round(seconds, 3),
         "events_per_s": round(totals.read / seconds) if seconds > 0 else None,
     }
 
 
 def stream_problem(
-    settings: Settings, totals: IngestCounts, passed: int, reasons: Counter[str]
+    settings: Settings, totals: IngestCounts, passed: int, reasons: Counter[str], consumer: GroupConsumer
 ) -> str | None:
-    """A stream run fails when it refused a micro-batch, or read events of which none passed the gate.
-    Reading nothing is fine for a consumer that is caught up."""
+    """A stream run fails when it never got a partition, lost events to a broker restart, refused a
+    micro-batch, or read events of which none passed the gate. Reading nothing is fine for a consumer
+    that is caught up."""
     what = f"stream from {settings.events_topic}"
+    if consumer.assigned_at is None:
+        return (
+            f"{what}: group {settings.consumer_group} got no partition within "
+            f"{consumer.waited_s:.0f} s, so nothing was read (broker {consumer.bootstrap}); a busy machine "
+            "or a group still rebalancing can cause this: run again, or raise "
+            "AISLE_STREAM_ASSIGNMENT_TIMEOUT_SECONDS"
+        )
+    if consumer.lost:
+        return (
+            f"{what}: the broker restarted and lost {consumer.lost:,} event(s) that group "
+            f"{settings.consumer_group} had not consumed (the embedded broker keeps its log in memory); "
+            "produce them again (the lake deduplicates by event_id)"
+        )
     if totals.refused_batches:
         return (
             f"{what}: {totals.refused_batches} micro-batch(es) refused whole (more than "
@@ -249,66 +186,3 @@ def stream_problem(
             settings=settings,
         )
     return None
-
-
-CAUGHT_UP_MS = 25
-
-
-def _poll_batch(consumer: Any, cap: int, max_seconds: float, stop: StopFlag) -> list[Any]:
-    """Collect messages until the batch is full (``cap``), ``max_seconds`` pass, or the consumer has
-    caught up with the topic (a short poll brings nothing new). The last rule keeps light traffic fresh:
-    a lone event is not held back waiting for company; under load batches still fill to ``cap``."""
-    out: list[Any] = []
-    deadline = time.perf_counter() + max_seconds
-    while len(out) < cap and not stop.event.is_set():
-        remaining_ms = int((deadline - time.perf_counter()) * 1000)
-        if remaining_ms <= 0:
-            break
-        wait_ms = min(remaining_ms, CAUGHT_UP_MS) if out else remaining_ms
-        polled = consumer.poll(timeout_ms=wait_ms, max_records=cap - len(out))
-        got = 0
-        for records in polled.values():
-            out.extend(records)
-            got += len(records)
-        if out and not got:
-            break
-    return out
-
-
-class Outage:
-    """Tracks a broker outage so it is reported once when it starts, every 30 s while it lasts, and once
-    when it ends. An empty poll is normal when idle; only an unreachable broker counts."""
-
-    REPEAT_S = 30.0
-
-    def __init__(self, bootstrap: str) -> None:
-        self.bootstrap = bootstrap
-        self.since: float | None = None
-        self.logged_at = 0.0
-
-    def after_empty_poll(self) -> None:
-        if broker_reachable(self.bootstrap):
-            return
-        now = time.perf_counter()
-        if self.since is None:
-            self.since = self.logged_at = now
-            log.warning(
-                "broker %s unreachable; retrying every few seconds (nothing is lost: offsets are "
-                "committed only after writes)",
-                self.bootstrap,
-            )
-        elif now - self.logged_at >= self.REPEAT_S:
-            self.logged_at = now
-            log.warning(
-                "broker %s still unreachable after %.0f s; retrying", self.bootstrap, now - self.since
-            )
-        time.sleep(0.5)
-
-    def after_data(self) -> None:
-        if self.since is not None:
-            log.warning(
-                "broker %s is back after %.1f s; consuming again",
-                self.bootstrap,
-                time.perf_counter() - self.since,
-            )
-            self.since = None

@@ -23,7 +23,6 @@ every batch. Three facts about GE 1.24.1 shape the code (measured on a 2-core VM
 
 from __future__ import annotations
 
-import re
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -36,7 +35,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from aisle.core.errors import AisleError, BadInput
+from aisle.core.errors import BadInput
 from aisle.core.schemas import REJECTED_SCHEMA
 from aisle.core.settings import Settings
 from ingestion.expectations import (
@@ -48,7 +47,7 @@ from ingestion.expectations import (
     event_expectations,
     to_frame,
 )
-from ingestion.gx_suite import GxSuite, gx_context
+from ingestion.gx_suite import GxSuite, publish
 from ingestion.parsing import CATALOG, EVENTS, Contract, parse
 from ingestion.rejects import contiguous, empty_rejected, join_reasons, reason_where, reconcile, rejected_rows
 
@@ -80,6 +79,8 @@ class GateResult:
     failure_rate: float
     refused: bool
     stats: dict[str, Any] = field(default_factory=dict)
+    #: Position of each good row in the batch as read (to find its original line again).
+    positions: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
 
 
 def _rate_text(rate: float, limit: float) -> str:
@@ -105,38 +106,69 @@ class _Gate:
         """Run the suite on conformed, non-empty rows: ``[(reason, failing row positions)]``."""
         raise NotImplementedError
 
+    def _check_many(
+        self, batches: Sequence[tuple[pa.Table, str, int]], context: dict[str, Any]
+    ) -> list[GateResult]:
+        """Parse each batch ``(rows as read, source, rows already rejected upstream)``, run the suite once
+        over all of them, and decide each batch on its own (refusal is per batch). One GE run for many
+        small files is what keeps their cost per file small."""
+        started = time.perf_counter()
+        parsed = [parse(raw, self.contract, source) for raw, source, _ in batches]
+        typed = [
+            conform(t, self.contract.schema, self.contract.required, self.contract.name) for t, _ in parsed
+        ]
+        sizes = np.array([t.num_rows for t in typed], dtype=np.int64)
+        stats: dict[str, Any] = {"seconds": {}}
+        failures: list[tuple[str, np.ndarray]] = []
+        if sizes.sum():
+            everything = pa.concat_tables([t for t in typed if t.num_rows])
+            label = batches[0][1] if len(batches) == 1 else f"{len(batches)} batches from {batches[0][1]}"
+            failures = self._failures(everything, label, stats, context)
+        offsets = np.r_[0, np.cumsum(sizes)]
+        results = []
+        for k, ((raw, source, already), (_, parse_bad), rows) in enumerate(
+            zip(batches, parsed, typed, strict=True)
+        ):
+            lo, hi = offsets[k], offsets[k + 1]
+            own = [(reason, index[(index >= lo) & (index < hi)] - lo) for reason, index in failures]
+            # positions (in the batch as read) of the rows that reached the gate
+            kept = np.setdiff1d(np.arange(raw.num_rows), parse_bad["position"].to_numpy(zero_copy_only=False))
+            result = self._decide(
+                rows,
+                [(reason, index) for reason, index in own if len(index)],
+                source=source,
+                earlier=parse_bad,
+                already_rejected=already,
+                stats={"seconds": dict(stats["seconds"]), "parse_rejected": parse_bad.num_rows},
+                positions=kept,
+            )
+            result.stats["seconds"]["total"] = round(time.perf_counter() - started, 4)
+            results.append(result)
+        return results
+
     def _check(
         self, raw: pa.Table, source: str, already_rejected: int, context: dict[str, Any]
     ) -> GateResult:
-        started = time.perf_counter()
-        typed, parse_bad = parse(raw, self.contract, source)
-        result = self._judge(typed, source, parse_bad, already_rejected, context)
-        result.stats["parse_rejected"] = parse_bad.num_rows
-        result.stats["seconds"]["total"] = round(time.perf_counter() - started, 4)
-        return result
+        return self._check_many([(raw, source, already_rejected)], context)[0]
 
     def _validate(
         self, typed: pa.Table, source: str, already_rejected: int, context: dict[str, Any]
     ) -> GateResult:
         started = time.perf_counter()
-        result = self._judge(typed, source, empty_rejected(), already_rejected, context)
-        result.stats["seconds"]["total"] = round(time.perf_counter() - started, 4)
-        return result
-
-    def _judge(
-        self,
-        typed: pa.Table,
-        source: str,
-        earlier: pa.Table,
-        already_rejected: int,
-        context: dict[str, Any],
-    ) -> GateResult:
         rows = conform(typed, self.contract.schema, self.contract.required, self.contract.name)
         stats: dict[str, Any] = {"seconds": {}}
         failures = self._failures(rows, source, stats, context) if rows.num_rows else []
-        return self._decide(
-            rows, failures, source=source, earlier=earlier, already_rejected=already_rejected, stats=stats
+        result = self._decide(
+            rows,
+            failures,
+            source=source,
+            earlier=empty_rejected(),
+            already_rejected=already_rejected,
+            stats=stats,
+            positions=np.arange(rows.num_rows),
         )
+        result.stats["seconds"]["total"] = round(time.perf_counter() - started, 4)
+        return result
 
     def _decide(
         self,
@@ -147,6 +179,7 @@ class _Gate:
         earlier: pa.Table,
         already_rejected: int,
         stats: dict[str, Any],
+        positions: np.ndarray,
     ) -> GateResult:
         n = rows.num_rows
         per_reason: list[pa.Array] = []
@@ -172,12 +205,18 @@ class _Gate:
                 1, "reason", pc.binary_join_element_wise(prefix, earlier["reason"], "")
             )
             good = rows.slice(0, 0)
-            bad_now = rejected_rows(rows, own, source, self.stage)
+            good_positions = positions[:0]
+            bad_now = rejected_rows(rows, own, source, self.stage, positions)
         else:
             keep = pa.array(~failed)
             good = rows.filter(keep)
+            good_positions = positions[~failed]
             bad_now = rejected_rows(
-                rows.filter(pa.array(failed)), own.filter(pa.array(failed)), source, self.stage
+                rows.filter(pa.array(failed)),
+                own.filter(pa.array(failed)),
+                source,
+                self.stage,
+                positions[failed],
             )
         bad = pa.concat_tables([earlier.cast(REJECTED_SCHEMA), bad_now]) if earlier.num_rows else bad_now
         reconcile(n + earlier.num_rows, good, bad, f"{self._gx.name} gate ({source or 'batch'})")
@@ -192,7 +231,9 @@ class _Gate:
             refused=refused,
             failures=dict(sorted(counts.items())),
         )
-        return GateResult(good=good, bad=bad, failure_rate=rate, refused=refused, stats=stats)
+        return GateResult(
+            good=good, bad=bad, failure_rate=rate, refused=refused, stats=stats, positions=good_positions
+        )
 
 
 class EventGate(_Gate):
@@ -212,7 +253,7 @@ class EventGate(_Gate):
     contract = EVENTS
 
     def __init__(self, settings: Settings, *, docs: bool = False, history: bool = False) -> None:
-        super().__init__(settings, GxSuite(EVENTS_SUITE, event_expectations(), _docs_root(settings, docs)))
+        super().__init__(settings, GxSuite(EVENTS_SUITE, event_expectations(), record=docs))
         opened = _parse_instant(settings.shop_opened_at, "AISLE_SHOP_OPENED_AT")
         # The shop-opening check guards the shop's own feeds (a producer with a broken clock or unit);
         # an imported dataset's past (ratings from the 1990s) is history, not a broken clock.
@@ -238,6 +279,16 @@ class EventGate(_Gate):
     def validate(self, events: pa.Table, **options: Any) -> GateResult:
         """:meth:`check` on events that are already typed."""
         return self.check(events, typed=True, **options)
+
+    def check_many(
+        self,
+        batches: Sequence[tuple[pa.Table, str, int]],
+        *,
+        known_items: set[str] | Sequence[str] | pa.Array | None = None,
+        now: datetime | None = None,
+    ) -> list[GateResult]:
+        """:meth:`check` for several batches ``(rows, source, already_rejected)`` in one GE run."""
+        return self._check_many(batches, {"known_items": known_items, "now": now})
 
     def _failures(
         self, rows: pa.Table, source: str, stats: dict[str, Any], context: dict[str, Any]
@@ -268,7 +319,7 @@ class CatalogGate(_Gate):
     contract = CATALOG
 
     def __init__(self, settings: Settings, *, docs: bool = False) -> None:
-        super().__init__(settings, GxSuite(CATALOG_SUITE, catalog_expectations(), _docs_root(settings, docs)))
+        super().__init__(settings, GxSuite(CATALOG_SUITE, catalog_expectations(), record=docs))
 
     def check(self, raw: pa.Table, *, source: str = "") -> GateResult:
         """Parse catalog rows as read, then judge them; parse rejects are in ``bad`` with stage "parse"."""
@@ -323,10 +374,6 @@ def _parse_instant(text: str, what: str) -> datetime:
     return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
-def _docs_root(settings: Settings, docs: bool) -> Path | None:
-    return settings.paths.gx if docs else None
-
-
 # ----------------------------------------------------------------------------- module-level API
 
 
@@ -363,18 +410,8 @@ def validate_catalog(
     return _cached_catalog_gate(settings, docs).check(catalog, source=source)
 
 
-def build_data_docs(settings: Settings) -> Path:
-    """Render GE Data Docs (suites + results stored by ``docs=True`` gates) and return ``index.html``."""
-    root = settings.paths.gx
-    root.mkdir(parents=True, exist_ok=True)
-    _cached_event_gate(settings, True)  # makes sure both suites are in the file context
-    _cached_catalog_gate(settings, True)
-    context = gx_context(root)
-    sites = context.build_data_docs()
-    index = root / "uncommitted" / "data_docs" / "local_site" / "index.html"
-    if not index.exists():  # a site configured elsewhere: trust what GE reports
-        url = next(iter(sites.values()), "")
-        index = Path(re.sub(r"^file://", "", url))
-    if not index.exists():
-        raise AisleError(f"Data Docs were built but no index.html was found under {root}")
-    return index
+def build_data_docs(settings: Settings, *gates: _Gate) -> Path:
+    """Publish the results the given gates (or the cached ``docs=True`` gates) recorded, and render GE
+    Data Docs; returns ``index.html``. Results beyond ``AISLE_GX_RESULTS_KEEP`` are deleted, oldest first."""
+    chosen = gates or (_cached_event_gate(settings, True), _cached_catalog_gate(settings, True))
+    return publish(settings.paths.gx, [g._gx for g in chosen], keep=settings.gx_results_keep)

@@ -17,7 +17,6 @@ import typer
 
 from aisle.core.console import (
     configure_logging,
-    counting_progress,
     emit_summary,
     err_console,
     staged_progress,
@@ -35,12 +34,8 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 services_app = typer.Typer(help="Start, stop and inspect the embedded Redis and Kafka-protocol broker.")
-data_app = typer.Typer(help="Generate a synthetic shop or import your own interaction history.")
 app.add_typer(services_app, name="services", no_args_is_help=True)
 features_app = typer.Typer(help="Spark features → Feast offline store → Redis online store; training sets.")
-ingest_app = typer.Typer(help="Validate events into the lake: from files (batch) or from Kafka (stream).")
-app.add_typer(data_app, name="data", no_args_is_help=True)
-app.add_typer(ingest_app, name="ingest", no_args_is_help=True)
 app.add_typer(features_app, name="features", no_args_is_help=True)
 
 
@@ -82,7 +77,18 @@ def services_up_cmd() -> None:
     for name, info in summary.items():
         where = info.get("url") or info.get("bootstrap")
         kind = "external" if not info.get("managed") else "started" if info.get("started") else "reused"
-        err_console.print(f"{name:6} {where}  ({kind})")
+        state = "" if info.get("ok") else "  [red]does not answer[/]"
+        err_console.print(f"{name:6} {where}  ({kind}){state}")
+        if info.get("note"):
+            err_console.print(f"       {info['note']}")
+    down = [
+        f"{name} at {info.get('url') or info.get('bootstrap')}"
+        for name, info in summary.items()
+        if not info.get("ok")
+    ]
+    if down:
+        problem = f"configured service(s) do not answer: {', '.join(down)}; check the URL settings"
+        raise JobFailed(problem, {"services": summary, "problem": problem}, "services.up")
     emit_summary("services.up", {"services": summary}, started)
 
 
@@ -93,7 +99,11 @@ def services_down_cmd() -> None:
     from aisle.app.services import services_down
 
     started = time.perf_counter()
-    emit_summary("services.down", {"stopped": services_down(get_settings())}, started)
+    stopped = services_down(get_settings())
+    for info in stopped.values():
+        if info.get("warning"):
+            err_console.print(f"[yellow]warning:[/] {info['warning']}", highlight=False, soft_wrap=True)
+    emit_summary("services.down", {"stopped": stopped}, started)
 
 
 @services_app.command("status")
@@ -114,159 +124,7 @@ def services_status_cmd() -> None:
         raise typer.Exit(1)
 
 
-# ----------------------------------------------------------------------------- data
-
-
-@data_app.command("generate")
-@handles_errors
-def data_generate_cmd(
-    users: Annotated[int, typer.Option(help="Number of shoppers.")] = 5_000,
-    items: Annotated[int, typer.Option(help="Number of catalog items.")] = 1_000,
-    days: Annotated[int, typer.Option(help="Length of the simulated period in days.")] = 60,
-    seed: Annotated[int, typer.Option(help="Random seed; the same seed gives the same shop.")] = 42,
-    start: Annotated[str, typer.Option(help="First day of the period (UTC), YYYY-MM-DD.")] = "2026-01-05",
-    fmt: Annotated[
-        str, typer.Option("--format", help="Event file format: parquet, jsonl or csv.")
-    ] = "parquet",
-    out: Annotated[
-        Path | None, typer.Option(help="Output directory (default: $AISLE_HOME/raw/shop).")
-    ] = None,
-) -> None:
-    """Generate a synthetic shop: catalog, users and events in the event schema."""
-    from aisle.app.jobs import shop
-
-    params = shop.GenerateParams(
-        users=users, items=items, days=days, seed=seed, start=start, format=fmt, out=str(out) if out else None
-    )
-    params.shop_config()  # bad sizes or dates fail before the progress bar appears
-    with staged_progress("generate", list(shop.GENERATE_STAGES)) as step:
-        summary = shop.generate(get_settings(), params, progress=step)
-    emit_summary("data.generate", summary)
-
-
-@data_app.command("stream")
-@handles_errors
-def data_stream_cmd(
-    rate: Annotated[
-        float | None, typer.Option(help="Events per second; omit to send as fast as possible.")
-    ] = None,
-    limit: Annotated[int | None, typer.Option(help="Send at most this many events.")] = None,
-    offset: Annotated[int, typer.Option(help="Skip this many events (in time order) first.")] = 0,
-    path: Annotated[
-        Path | None, typer.Option(help="Event file to replay (default: the generated shop's events).")
-    ] = None,
-) -> None:
-    """Replay generated (or any) events into the Kafka `events` topic, in time order."""
-    from aisle.app.jobs import ingest
-
-    params = ingest.ProduceParams(path=str(path) if path else None, rate=rate, limit=limit, offset=offset)
-    with counting_progress("stream", total=None) as advance:
-        summary = ingest.produce(get_settings(), params, progress=advance)
-    emit_summary("data.stream", summary)
-
-
-@data_app.command("import")
-@handles_errors
-def data_import_cmd(
-    interactions: Annotated[
-        Path, typer.Option(help="CSV/Parquet with user_id,item_id,timestamp[,rating|event_type].")
-    ],
-    catalog: Annotated[
-        Path | None, typer.Option(help="Optional catalog CSV/Parquet with at least item_id.")
-    ] = None,
-    event_type: Annotated[
-        str, typer.Option(help="Event type for rows that have neither event_type nor rating.")
-    ] = "view",
-    dry_run: Annotated[
-        bool,
-        typer.Option("--dry-run", help="Show the column mapping and what would be refused; write nothing."),
-    ] = False,
-) -> None:
-    """Import your own interaction history through the same validation gate (idempotent).
-
-    An import is history: the shop-opening check (AISLE_SHOP_OPENED_AT) does not apply to it.
-    """
-    from aisle.app.jobs import ingest
-
-    params = ingest.ImportParams(
-        interactions=str(interactions),
-        catalog=str(catalog) if catalog else None,
-        event_type=event_type,
-        dry_run=dry_run,
-    )
-    try:
-        summary = ingest.import_history(get_settings(), params)
-    except JobFailed as exc:
-        if dry_run:
-            show_import_plan(exc.summary)
-        raise
-    if dry_run:
-        show_import_plan(summary)
-    emit_summary("data.import", summary)
-
-
-def show_import_plan(summary: dict[str, Any]) -> None:
-    """The dry run for a human (stderr): the mapping, how timestamps were read, what would happen."""
-    err_console.print(f"[bold]{summary['source']}[/] → events (dry run: nothing written)")
-    for target, origin in summary["mapping"]["fields"].items():
-        err_console.print(f"  {target:11} ← {origin}")
-    ignored = summary["mapping"]["ignored_columns"]
-    if ignored:
-        err_console.print(f"  ignored columns: {', '.join(ignored)}")
-    readings = ", ".join(f"{kind} {n:,}" for kind, n in summary["timestamps"].items())
-    err_console.print(f"  timestamps read as: {readings or '-'}")
-    err_console.print(
-        f"would accept {summary['would_accept']:,}, already in the lake {summary['already_in_lake']:,}, "
-        f"would quarantine {summary['would_quarantine']:,} of {summary['read']:,}"
-        + (" (the batch would be refused whole)" if summary["refused"] else "")
-    )
-    for reason, n in summary["top_reasons"].items():
-        err_console.print(f"  {n:>8,} × {reason}")
-
-
-@ingest_app.command("batch")
-@handles_errors
-def ingest_batch_cmd(
-    paths: Annotated[list[Path], typer.Argument(help="Files or directories (CSV, JSON Lines, Parquet).")],
-) -> None:
-    """Validate event files into the lake; bad rows go to quarantine with their reason."""
-    from aisle.app.jobs import ingest
-
-    params = ingest.BatchParams(sources=tuple(str(p) for p in paths))
-    with counting_progress("ingest", total=None) as advance:
-        summary = ingest.batch(get_settings(), params, progress=lambda _f, n: advance(n))
-    emit_summary("ingest.batch", summary)
-
-
-@ingest_app.command("stream")
-@handles_errors
-def ingest_stream_cmd(
-    max_seconds: Annotated[float | None, typer.Option(help="Stop after this many seconds.")] = None,
-    max_events: Annotated[int | None, typer.Option(help="Stop after reading this many events.")] = None,
-    idle_seconds: Annotated[
-        float | None, typer.Option(help="Stop when no event arrived for this many seconds.")
-    ] = None,
-    push_features: Annotated[
-        bool, typer.Option(help="Push each user's recent items and session counters to the online store.")
-    ] = True,
-) -> None:
-    """Consume the Kafka `events` topic into the lake (unbounded unless a bound is given)."""
-    from aisle.app.jobs import ingest
-
-    configure_logging()
-    params = ingest.StreamParams(
-        max_seconds=max_seconds, max_events=max_events, idle_seconds=idle_seconds, push_features=push_features
-    )
-    stop = ingest.stop_on_signals()
-    with counting_progress("consume", total=max_events) as advance:
-        seen = [0]
-
-        def on_progress(counts: Any) -> None:
-            advance(counts.read - seen[0])
-            seen[0] = counts.read
-
-        summary = ingest.stream(get_settings(), params, stop=stop, progress=on_progress)
-    emit_summary("ingest.stream", summary)
+# ----------------------------------------------------------------------------- features
 
 
 @features_app.command("build")
@@ -396,8 +254,9 @@ def _root(
     """Aisle: real-time personalized product recommendations, run as an MLOps pipeline."""
 
 
-from aisle.app import cli_models  # noqa: E402 - needs handles_errors and app from above
+from aisle.app import cli_ingest, cli_models  # noqa: E402 - need handles_errors and app from above
 
+cli_ingest.register(app, handles_errors)
 cli_models.register(app, handles_errors)
 
 

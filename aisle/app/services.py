@@ -500,7 +500,15 @@ def _bring_up(
     explicit = service.explicit(settings)
     if explicit:
         entry = _external_entry(service, explicit)
-        return entry, _public(service, entry, service.probe(explicit, PROBE_TIMEOUT_S), started=False)
+        note = None
+        if recorded and recorded.get("managed") and is_our_server(recorded):
+            # the configured URL replaces the embedded server: stop it, or nothing would ever stop it
+            _terminate(int(recorded["pid"]))
+            note = (
+                f"stopped the embedded {service.name} (pid {recorded['pid']}): the configured URL replaces it"
+            )
+        ok = service.probe(explicit, PROBE_TIMEOUT_S)
+        return entry, _public(service, entry, ok, started=False, **({"note": note} if note else {}))
     if recorded and recorded.get("managed") and is_our_server(recorded):
         address = str(recorded.get(service.address_key))
         if service.probe(address, PROBE_TIMEOUT_S):
@@ -531,8 +539,11 @@ def services_down(settings: Settings, *, redis: bool = True, kafka: bool = True)
             elif not entry.get("managed"):
                 result[service.name] = {"stopped": False, "pid": None, "note": "external, left running"}
             elif is_our_server(entry):
+                warning = _unconsumed_warning(settings) if service.name == "kafka" else None
                 _terminate(int(entry["pid"]))
                 result[service.name] = {"stopped": True, "pid": entry["pid"], "note": "stopped"}
+                if warning:
+                    result[service.name]["warning"] = warning
             else:
                 result[service.name] = {
                     "stopped": False,
@@ -541,6 +552,24 @@ def services_down(settings: Settings, *, redis: bool = True, kafka: bool = True)
                 }
         _write_state(settings, state)
     return result
+
+
+def _unconsumed_warning(settings: Settings) -> str | None:
+    """The embedded broker keeps its log in memory: say how many events no group has consumed yet."""
+    from ingestion.ledger import Ledger
+
+    ledger = Ledger(settings)
+    topic = settings.events_topic
+    groups = sorted(set(ledger.groups(topic)) | {settings.consumer_group})
+    left = {g: ledger.unconsumed(g, topic) for g in groups}
+    waiting = {g: n for g, n in left.items() if n}
+    if not waiting:
+        return None
+    counts = ", ".join(f"{n:,} not consumed by group {g}" for g, n in waiting.items())
+    return (
+        f"the embedded broker kept topic {topic} in memory and it is gone now: {counts}; "
+        "produce them again after `aisle services up` (the lake deduplicates by event_id)"
+    )
 
 
 def services_status(settings: Settings) -> dict[str, dict[str, Any]]:

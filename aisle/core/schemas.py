@@ -81,15 +81,25 @@ USER_SCHEMA: Final = pa.schema(
 
 #: Longest id accepted anywhere; longer ones are quarantined rather than truncated.
 MAX_ID_LENGTH: Final = 128
+#: Longest device or country text accepted.
+MAX_TEXT_LENGTH: Final = 64
+#: ``value`` per event type: the stars of a rating; a price (in the shop's currency) for anything else.
 RATING_RANGE: Final = (1.0, 5.0)
+PRICE_RANGE: Final = (0.0, 1_000_000.0)
+#: Items per purchase or cart event.
+QUANTITY_RANGE: Final = (1, 1_000)
 
-#: Quarantined rows: the original row as JSON text, why it was rejected, where it came from, which stage
-#: (read: not even a row; parse: uncoercible value; validate: failed expectations).
+#: Quarantined rows: the row as text for people (the original line or message; JSON of the values read
+#: where the source has no lines, as in Parquet), why it was rejected, where it came from, which stage
+#: (read: not even a row; parse: uncoercible value; validate: failed expectations), the exact original
+#: bytes where the source has them, and the row's position in the batch as read.
 REJECTED_SCHEMA: Final = pa.schema(
     [
         pa.field("row", pa.string()),
         pa.field("reason", pa.string()),
         pa.field("source", pa.string()),
         pa.field("stage", pa.string()),
+        pa.field("raw", pa.binary()),
+        pa.field("position", pa.int64()),
     ]
 )

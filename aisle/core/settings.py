@@ -122,13 +122,37 @@ class Settings(BaseSettings):
         description="Events of the shop's own feeds (stream, ingest batch) stamped before this instant are "
         "rejected; imports of history (aisle data import) are not checked against it.",
     )
+    max_line_bytes: int = Field(
+        1 << 20, gt=0, description="A line, CSV record or Kafka message longer than this is quarantined."
+    )
+    gx_results_keep: int = Field(
+        100, ge=1, description="Validation results kept for the Data Docs site (oldest deleted first)."
+    )
     micro_batch_max_events: int = Field(20000, gt=0, description="Stream micro-batch size cap.")
+    stream_assignment_timeout_seconds: float = Field(
+        60.0,
+        gt=0,
+        description="How long a bounded stream run waits for the group to assign it partitions before "
+        "it fails (the clocks of --max-seconds and --idle-seconds start at the assignment).",
+    )
     micro_batch_max_seconds: float = Field(1.0, gt=0, description="Stream micro-batch time cap.")
 
     @field_validator("home")
     @classmethod
     def _expand_home(cls, value: Path) -> Path:
         return value.expanduser()
+
+    @field_validator("kafka_bootstrap")
+    @classmethod
+    def _host_ports(cls, value: str | None) -> str | None:
+        """Bootstrap servers are comma-separated host:port pairs; said here, not by a Kafka error later."""
+        if value is None or not value.strip():
+            return None
+        for server in value.split(","):
+            host, _, port = server.strip().rpartition(":")
+            if not host or not port.isdigit() or not 0 < int(port) < 65536:
+                raise ValueError(f"{server.strip()!r} is not host:port (e.g. localhost:9092)")
+        return value.strip()
 
     @model_validator(mode="after")
     def _stack_needs_urls(self) -> Settings:

@@ -8,7 +8,7 @@ from aisle.app.jobs import shop as shop_jobs
 from aisle.app.services import embedded_services
 from aisle.core.settings import Settings
 from feature_repo.store import online_features
-from ingestion.pipeline import ingest_batch
+from ingestion.batch import ingest_batch
 
 
 @pytest.mark.integration

@@ -15,7 +15,7 @@ from aisle.app.jobs import features as features_jobs
 from aisle.app.jobs import shop as shop_jobs
 from aisle.app.services import embedded_services
 from aisle.core.settings import Settings
-from ingestion.pipeline import ingest_batch
+from ingestion.batch import ingest_batch
 from models import registry
 from models.batch import recommend_batch
 from models.data import load_events

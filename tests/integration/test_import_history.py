@@ -100,14 +100,17 @@ def test_shop_opening_still_guards_live_files(home: Path, tmp_path: Path) -> Non
 @pytest.mark.parametrize(
     ("content", "reason"),
     [
-        ("a;b;c\n1;2;3\n4;5;6\n", "missing column event_id"),
+        (
+            "event_id,event_type,item_id,ts\ne1,view,i1,2026-01-06T10:00:00Z\ne2,view,i1,2026-01-06T10:00:00Z\n",
+            "missing column user_id ×2",
+        ),
         (
             "event_id,event_type,user_id,item_id,ts\ne1,teleport,u1,i1,2026-01-06T10:00:00Z\n"
             "e2,teleport,u1,i1,2026-01-06T10:00:00Z\n",
             "event_type not in allowed set ×2",
         ),
     ],
-    ids=["semicolons", "all-bad-types"],
+    ids=["missing-column", "all-bad-types"],
 )
 def test_a_batch_that_is_all_bad_exits_1_with_the_reason(
     home: Path, tmp_path: Path, content: str, reason: str

@@ -17,6 +17,7 @@ from aisle.core.settings import Settings
 @dataclass(frozen=True)
 class BatchParams:
     sources: tuple[str, ...] = ()  # files or directories; empty = $AISLE_HOME/raw/shop
+    kind: str | None = None  # events, catalog or users for every file; None: told by each file's columns
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "sources", tuple(str(s) for s in self.sources))
@@ -26,11 +27,11 @@ def batch(
     settings: Settings, params: Any = None, *, progress: Callable[[str, int], None] | None = None
 ) -> dict[str, Any]:
     """Validate files (or directories of them) into the lake; bad rows go to quarantine with a reason."""
-    from ingestion.pipeline import ingest_batch
+    from ingestion.batch import ingest_batch
 
     p = parse_params(BatchParams, params)
     sources = [Path(s) for s in p.sources] or [settings.paths.raw / "shop"]
-    return finish("ingest.batch", ingest_batch(settings, sources, progress=progress))
+    return finish("ingest.batch", ingest_batch(settings, sources, progress=progress, kind=p.kind))
 
 
 @dataclass(frozen=True)
@@ -99,9 +100,16 @@ def produce(
     source = Path(p.path) if p.path else settings.paths.raw / "shop" / "events.parquet"
     if not source.exists():
         raise BadInput(f"{source}: no such file; run `aisle data generate` first or pass --path")
-    if p.limit is not None and p.limit < 0:
-        raise BadInput(f"--limit must not be negative (got {p.limit})")
-    return stream_file(settings, source, rate=p.rate, limit=p.limit, offset=p.offset, progress=progress)
+    summary = stream_file(settings, source, rate=p.rate, limit=p.limit, offset=p.offset, progress=progress)
+    return finish("data.stream", summary)
+
+
+def status(settings: Settings, params: Any = None) -> dict[str, Any]:
+    """The stream's consumer group: members, produced and committed positions, lag, dead letters."""
+    from ingestion.status import stream_status
+
+    group = dict(params or {}).get("group")
+    return finish("ingest.status", stream_status(settings, group))
 
 
 @dataclass(frozen=True)
@@ -182,16 +190,38 @@ def replay_shop(settings: Settings, params: Any = None) -> dict[str, Any]:
             sources=(str(shop_dir / "catalog.parquet"), str(shop_dir / "users.parquet"), str(history))
         ),
     )
-    produced = stream_events(settings, events.slice(cut))
-    produce_messages(settings, list(BROKEN_MESSAGES))
+    produced = finish("data.stream", stream_events(settings, events.slice(cut)))
+    broken = finish("data.stream", produce_messages(settings, list(BROKEN_MESSAGES)))
+    sent = produced["produced"] + broken["produced"]
     # no push: the Feast repo is applied by the features stage that follows a replay
     consumed = stream(
         settings,
-        StreamParams(idle_seconds=p.idle_seconds, max_seconds=p.max_seconds, push_features=False),
+        StreamParams(
+            max_events=sent, idle_seconds=p.idle_seconds, max_seconds=p.max_seconds, push_features=False
+        ),
     )
-    return {
+    summary = {
         "batch": files,
         "produced": produced,
         "stream": consumed,
         "seconds": round(time.perf_counter() - started, 3),
     }
+    return finish("ingest.replay", reconcile_stream(settings, summary, sent))
+
+
+def reconcile_stream(settings: Settings, summary: dict[str, Any], sent: int) -> dict[str, Any]:
+    """A job that produced and then consumed checks that the consumer read what was sent (quarantined
+    messages included) and that the ledger shows no lag left; otherwise it fails with the numbers."""
+    from ingestion.ledger import Ledger
+
+    read = summary["stream"]["read"]
+    left = Ledger(settings).unconsumed(settings.consumer_group, settings.events_topic)
+    ok = read == sent and not left
+    summary.update(ok=ok, sent=sent)
+    if not ok:
+        summary["problem"] = (
+            f"the stream read {read:,} of the {sent:,} messages sent (accepted "
+            f"{summary['stream']['accepted']:,}, quarantined {summary['stream']['quarantined']:,}); "
+            f"{left if left is not None else 'unknown'} left unconsumed in group {settings.consumer_group}"
+        )
+    return summary
