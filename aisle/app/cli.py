@@ -259,6 +259,10 @@ from aisle.app import cli_ingest, cli_models  # noqa: E402 - need handles_errors
 cli_ingest.register(app, handles_errors)
 cli_models.register(app, handles_errors)
 
+from aisle.app import cli_experiments  # noqa: E402 - needs handles_errors and app from above
+
+cli_experiments.register(app, handles_errors)
+
 
 def main() -> None:
     import warnings

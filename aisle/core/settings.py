@@ -79,6 +79,11 @@ class Paths:
     def models(self) -> Path:
         return self.home / "models"
 
+    @property
+    def experiments(self) -> Path:
+        """The embedded experiment store (SQLite), attributed exposures and analysis reports."""
+        return self.home / "experiments"
+
 
 class Settings(BaseSettings):
     """Aisle configuration. Each field maps to ``AISLE_<NAME>`` (see ``.env.example``)."""
@@ -136,6 +141,10 @@ class Settings(BaseSettings):
         "it fails (the clocks of --max-seconds and --idle-seconds start at the assignment).",
     )
     micro_batch_max_seconds: float = Field(1.0, gt=0, description="Stream micro-batch time cap.")
+    # --- experiments
+    experiments_db_url: str | None = Field(
+        None, description="SQLAlchemy URL of the experiment store; unset = SQLite under home/experiments."
+    )
 
     @field_validator("home")
     @classmethod
@@ -166,6 +175,12 @@ class Settings(BaseSettings):
     @property
     def paths(self) -> Paths:
         return Paths(self.home.resolve())
+
+    @property
+    def effective_experiments_db_url(self) -> str:
+        if self.experiments_db_url:
+            return self.experiments_db_url
+        return f"sqlite:///{self.paths.experiments / 'experiments.db'}"
 
     @property
     def effective_mlflow_uri(self) -> str:

@@ -75,15 +75,25 @@ def _companions(
     return comp_src[ok], comp_item[ok], comp_time[ok]
 
 
+def cart_chance(rate: float, fit_z: np.ndarray) -> np.ndarray:
+    """Chance that a look at an item becomes a cart, by how well it fits (``fit_z``: standardised fit)."""
+    return np.clip(rate * np.exp(0.9 * fit_z - 0.405), 0, 0.6)
+
+
+def buy_chance(rate: float, fit_z: np.ndarray) -> np.ndarray:
+    """Chance that a cart becomes a purchase, by how well the item fits."""
+    return np.clip(rate * np.exp(0.5 * fit_z - 0.125), 0, 0.95)
+
+
 def run_funnel(
     catalog: Catalog, views: Views, period: Period, rates: Rates, rng: np.random.Generator
 ) -> Funnel:
     """Carts and purchases at funnel rates of the RetailRocket kind; better-fitting items convert more."""
     fit_z = (views.fit - views.fit.mean()) / (views.fit.std() + 1e-9)
     n_v = len(views.item)
-    p_cart = np.clip(rates.cart * np.exp(0.9 * fit_z - 0.405), 0, 0.6) * catalog.in_stock[views.item]
+    p_cart = cart_chance(rates.cart, fit_z) * catalog.in_stock[views.item]
     carted = np.flatnonzero(rng.random(n_v) < p_cart)
-    p_buy = np.clip(rates.purchase * np.exp(0.5 * fit_z[carted] - 0.125), 0, 0.95)
+    p_buy = buy_chance(rates.purchase, fit_z[carted])
     bought = rng.random(len(carted)) < p_buy
     purchases = carted[bought]
     wished = np.flatnonzero(rng.random(n_v) < rates.wishlist * np.exp(0.5 * fit_z))

@@ -159,6 +159,8 @@ def _latent_truth(catalog: Catalog, users: Users) -> dict[str, np.ndarray]:
         "price_pref": users.price_pref,
         "companion_leaf": catalog.companion_leaf,
         "popularity": catalog.popularity,
+        "item_brand": catalog.item_brand,
+        "log_rel_price": catalog.log_rel_price,
     }
 
 

@@ -297,10 +297,37 @@ class Views:
 
 
 def utility(catalog: Catalog, users: Users, user: np.ndarray, item: np.ndarray) -> np.ndarray:
-    """How well an item fits a shopper: favourite brand, price level, taste for its leaf."""
-    brand_bonus = (users.fav_brands[user] == catalog.item_brand[item, None]).any(axis=1) * 1.0
-    price_fit = -2.0 * np.abs(catalog.log_rel_price[item] - users.price_pref[user])
-    taste = np.log(users.taste_leaf[user, catalog.item_leaf[item]] * catalog.n_leaves + 1e-3) * 0.3
+    """How well an item fits a shopper (see :func:`fit`)."""
+    return fit(
+        users.fav_brands,
+        users.price_pref,
+        users.taste_leaf,
+        catalog.item_brand,
+        catalog.log_rel_price,
+        catalog.item_leaf,
+        user,
+        item,
+    )
+
+
+def fit(
+    fav_brands: np.ndarray,
+    price_pref: np.ndarray,
+    taste_leaf: np.ndarray,
+    item_brand: np.ndarray,
+    log_rel_price: np.ndarray,
+    item_leaf: np.ndarray,
+    user: np.ndarray,
+    item: np.ndarray,
+) -> np.ndarray:
+    """How well an item fits a shopper: favourite brand, price level, taste for its leaf.
+
+    Takes plain arrays so the generator and the traffic simulator's shoppers (which read the same
+    arrays back from ``latent.npz``) judge items by one definition.
+    """
+    brand_bonus = (fav_brands[user] == item_brand[item, None]).any(axis=1) * 1.0
+    price_fit = -2.0 * np.abs(log_rel_price[item] - price_pref[user])
+    taste = np.log(taste_leaf[user, item_leaf[item]] * taste_leaf.shape[1] + 1e-3) * 0.3
     return brand_bonus + price_fit + taste
 
 

@@ -1,0 +1,1 @@
+"""A/B experiment analysis: attribution of outcomes to exposures, statistics, reports, calibration."""
