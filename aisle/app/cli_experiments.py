@@ -111,3 +111,49 @@ def register(app: typer.Typer, handles_errors: Callable[[Any], Any]) -> None:
         )
         err_console.print(f"{user} → {summary.get('variant') or '-'}  ({summary['reason']})")
         emit_summary("experiment.assign", summary, started)
+
+    sim_app = typer.Typer(help="Simulated shoppers of the generated shop, against the running service.")
+    app.add_typer(sim_app, name="simulate", no_args_is_help=True)
+
+    @sim_app.command("traffic")
+    @handles_errors
+    def traffic_cmd(
+        users: Annotated[int, typer.Option(help="Distinct shoppers drawn from the shop.")] = 1000,
+        minutes: Annotated[float, typer.Option(help="Stop after this many minutes at the latest.")] = 5.0,
+        rate: Annotated[
+            float | None, typer.Option(help="Requests per second (omit: as fast as it goes).")
+        ] = 20.0,
+        seed: Annotated[int, typer.Option(help="Seed: shoppers, order and reactions.")] = 0,
+        requests: Annotated[
+            int | None, typer.Option(help="Requests to send (default: 3 per shopper).")
+        ] = None,
+        concurrency: Annotated[int, typer.Option(help="Clients sending at once.")] = 8,
+        url: Annotated[str | None, typer.Option(help="Service URL (default: the configured one).")] = None,
+        shop: Annotated[Path | None, typer.Option(help="Generated shop (default: var/raw/shop).")] = None,
+    ) -> None:
+        """Shoppers ask for recommendations and click, cart and buy by their latent taste."""
+        from aisle.app.jobs import experiments as jobs
+        from aisle.core.console import counting_progress
+
+        params = {
+            "users": users,
+            "minutes": minutes,
+            "rate": rate,
+            "seed": seed,
+            "requests": requests,
+            "concurrency": concurrency,
+            "url": url,
+            "shop": str(shop) if shop else None,
+        }
+        started = time.perf_counter()
+        total = requests if requests is not None else 3 * users
+        with counting_progress("traffic", total=total) as advance:
+            summary = jobs.simulate_traffic(get_settings(), params, progress=advance)
+        err_console.print(
+            f"{summary['answered']:,} answered, {summary['failed']:,} failed, variants {summary['variants']},"
+            f" events {summary['events_sent']}, {summary['requests_per_s']} requests/s"
+        )
+        emit_summary("simulate.traffic", summary, started)
+        if not summary["ok"]:
+            err_console.print(f"[bold red]error:[/] {summary['problem']}")
+            raise typer.Exit(1)

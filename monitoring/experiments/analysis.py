@@ -323,6 +323,12 @@ def timeline(
     return rows
 
 
+def _p_text(p: float | None) -> str:
+    if p is None:
+        return "p unknown"
+    return "p<0.0001" if p < 1e-4 else f"p={p:.2g}"
+
+
 def verdict(summary: dict[str, Any]) -> str:
     """One sentence per treatment on the primary metric, read from the sequential interval."""
     if summary["srm"]["flagged"]:
@@ -345,9 +351,8 @@ def verdict(summary: dict[str, Any]) -> str:
                 if s["ci_low"] is not None and s["ci_high"] is not None
                 else ""
             )
-            parts.append(
-                f"{t} {word} {summary['control']} on {metric}: {c['lift']:+.1%} ({band}p={c['p_value']:.2g})"
-            )
+            p_text = _p_text(c["p_value"])
+            parts.append(f"{t} {word} {summary['control']} on {metric}: {c['lift']:+.1%} ({band}{p_text})")
         else:
             parts.append(f"{t} vs {summary['control']} on {metric}: {c['lift']:+.1%}, not yet conclusive")
     if not summary["guardrails"]["ok"]:

@@ -87,3 +87,58 @@ def assign(settings: Settings, params: Any = None) -> dict[str, Any]:
     if not p.key or not p.user:
         raise BadInput("give the experiment key and a user id")
     return api.assign(settings, p.key, p.user, device=p.device, country=p.country, returning=p.returning)
+
+
+@dataclass(frozen=True)
+class TrafficParams:
+    users: int = 1000
+    minutes: float = 5.0
+    rate: float | None = 20.0
+    seed: int = 0
+    requests: int | None = None
+    concurrency: int = 8
+    k: int = 10
+    url: str | None = None  # default: the service's address from settings
+    shop: str | None = None  # default: $AISLE_HOME/raw/shop
+
+
+def default_service_url(settings: Settings) -> str:
+    """Where `aisle serve` answers by default (the serving settings name it once they exist)."""
+    url = getattr(settings, "serving_url", None)
+    return str(url) if url else "http://127.0.0.1:3000"
+
+
+def simulate_traffic(
+    settings: Settings, params: Any = None, *, progress: Any = None, stop: Any = None
+) -> dict[str, Any]:
+    """Simulated shoppers of the generated shop call the running service and act on its answers."""
+    from serving.traffic import TrafficPlan, run_traffic
+
+    p = parse_params(TrafficParams, params)
+    plan = TrafficPlan(
+        users=p.users,
+        minutes=p.minutes,
+        rate=p.rate,
+        requests=p.requests,
+        seed=p.seed,
+        concurrency=p.concurrency,
+        k=p.k,
+    )
+    shop = Path(p.shop) if p.shop else settings.paths.raw / "shop"
+    url = p.url or default_service_url(settings)
+    summary = run_traffic(url, shop, plan, progress=progress, stop=stop)
+    summary["ok"] = summary["answered"] > 0 and not summary["stopped_early"] and summary["failed"] == 0
+    if not summary["ok"]:
+        summary["problem"] = _traffic_problem(summary)
+    return {"url": url, "shop": str(shop), **summary}
+
+
+def _traffic_problem(summary: dict[str, Any]) -> str:
+    if summary["answered"] == 0:
+        return f"the service answered none of {summary['requests']} requests ({summary['errors']})"
+    if summary["failed"]:
+        return f"{summary['failed']} of {summary['requests']} requests failed ({summary['errors']})"
+    return (
+        f"only {summary['requests']} of {summary['planned_requests']} requests fitted in the time bound; "
+        "raise --minutes or --rate"
+    )
