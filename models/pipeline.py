@@ -32,70 +32,16 @@ from aisle.core.settings import Settings
 from models import registry
 from models.data import load_catalog, load_events
 from models.evaluation import Split, per_user_results, subsample_users, summarize, temporal_split
+from models.params import HYBRID, TrainParams
 
 log = logging.getLogger(__name__)
 
-BASELINES: Final = ("popularity", "trending", "cooccurrence", "item_knn", "als")
-LEARNED: Final = ("two_tower", "wide_deep")
-ALL_MODELS: Final = (*BASELINES, *LEARNED)
-HYBRID: Final = "hybrid"
-#: Always fitted: the hybrid policy's own candidate sources and fallbacks.
-POLICY_PARTS: Final = ("popularity", "trending", "cooccurrence")
 Step = Callable[[str], None]
 #: Progress stages of ``train_all`` (the CLI's bar is built from ``stage_names``).
 PREPARE_STAGE: Final = "prepare: split, features, ranker training set"
 EVALUATE_STAGE: Final = "evaluate"
 GATE_STAGE: Final = "gate"
 REGISTER_STAGE: Final = "refit on all data and register"
-
-
-@dataclass(frozen=True)
-class TrainParams:
-    models: tuple[str, ...] = ALL_MODELS
-    epochs: int = 5
-    embedding_dim: int = 32
-    learning_rate: float = 0.05
-    ranker_learning_rate: float = 1e-3
-    holdout_days: int = 7
-    label_days: int = 14
-    negatives: int = 4
-    k: int = 10
-    seed: int = 0
-    als_iterations: int = 10
-    n_boot: int = 1000
-    min_test_users: int = 20
-    max_eval_users: int = 20_000
-    max_label_rows: int = 100_000
-
-    def __post_init__(self) -> None:
-        unknown = sorted(set(self.models) - set(ALL_MODELS))
-        if unknown:
-            raise BadInput(f"unknown model(s) {', '.join(unknown)}; choose from {', '.join(ALL_MODELS)}")
-        if not self.models:
-            raise BadInput("--models needs at least one model")
-        for name in ("epochs", "embedding_dim", "holdout_days", "label_days", "k", "als_iterations"):
-            if getattr(self, name) < 1:
-                raise BadInput(f"{name} must be at least 1 (got {getattr(self, name)})")
-        if not 0 < self.learning_rate < 10 or not 0 < self.ranker_learning_rate < 10:
-            raise BadInput("learning rates must be in (0, 10)")
-
-    @property
-    def hybrid(self) -> bool:
-        return set(LEARNED) <= set(self.models)
-
-    def fitted(self) -> tuple[str, ...]:
-        """Models this run fits: those asked for plus the policy's parts when the hybrid is on."""
-        extra = POLICY_PARTS if self.hybrid else ()
-        return tuple(dict.fromkeys((*self.models, *extra)))
-
-    @classmethod
-    def from_dict(cls, raw: dict[str, Any]) -> TrainParams:
-        data = {k: v for k, v in raw.items() if k in cls.__dataclass_fields__ and v is not None}
-        if isinstance(data.get("models"), str):
-            data["models"] = tuple(m.strip() for m in data["models"].split(",") if m.strip())
-        elif "models" in data:
-            data["models"] = tuple(data["models"])
-        return cls(**data)
 
 
 @dataclass
@@ -124,6 +70,13 @@ class RunState:
     @property
     def train_params(self) -> TrainParams:
         return TrainParams.from_dict(self.params)
+
+
+def reason_tags(reason: str) -> dict[str, str]:
+    """MLflow tags of why a run happened: ``aisle.reason`` and its kind (the text before the colon)."""
+    if not reason:
+        return {}
+    return {"aisle.reason": reason[:5000], "aisle.reason_kind": reason.split(":", 1)[0].strip()}
 
 
 def run_dir(settings: Settings, run_key: str) -> Path:
@@ -161,7 +114,13 @@ def prepare(settings: Settings, params: TrainParams, evaluate_only: bool = False
     with registry.start_run(settings, "evaluate" if evaluate_only else "train") as run:
         import mlflow
 
-        mlflow.set_tags({"aisle.run_key": run_key, "aisle.kind": "evaluate" if evaluate_only else "train"})
+        mlflow.set_tags(
+            {
+                "aisle.run_key": run_key,
+                "aisle.kind": "evaluate" if evaluate_only else "train",
+                **reason_tags(params.reason),
+            }
+        )
         mlflow.log_params(
             {f"param.{k}": (",".join(v) if isinstance(v, tuple) else v) for k, v in asdict(params).items()}
         )
@@ -799,13 +758,15 @@ def register(settings: Settings, run_key: str, step: Step = _noop) -> dict[str, 
         "aisle.run_key": run_key,
         "trained_through": meta["trained_through"],
         "gate.passed": str(decision["passed"]),
+        **reason_tags(params.reason),
         f"{metric}.challenger": f"{comparisons.get('popularity', {}).get('challenger', float('nan')):.4f}",
         f"{metric}.popularity": f"{comparisons.get('popularity', {}).get('popularity', float('nan')):.4f}",
     }
     version = registry.register_policy(settings, state.mlflow_run_id, policy_dir, tags)
     promoted = None
     if decision["passed"]:
-        promoted = registry.promote(settings, version, f"quality gate passed in run {run_key}")
+        why = f"quality gate passed in run {run_key}" + (f" ({params.reason})" if params.reason else "")
+        promoted = registry.promote(settings, version, why)
     summary = {
         "version": version,
         "alias": registry.CHAMPION if promoted else registry.CHALLENGER,

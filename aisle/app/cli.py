@@ -254,10 +254,11 @@ def _root(
     """Aisle: real-time personalized product recommendations, run as an MLOps pipeline."""
 
 
-from aisle.app import cli_ingest, cli_models  # noqa: E402 - need handles_errors and app from above
+from aisle.app import cli_airflow, cli_ingest, cli_models  # noqa: E402 - need handles_errors and app
 
 cli_ingest.register(app, handles_errors)
 cli_models.register(app, handles_errors)
+cli_airflow.register(app, dags_app, handles_errors)
 
 from aisle.app import cli_experiments  # noqa: E402 - needs handles_errors and app from above
 

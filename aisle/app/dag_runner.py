@@ -12,9 +12,19 @@ from pathlib import Path
 from typing import Any
 
 from aisle.core.errors import AisleError, BadInput
-from aisle.core.settings import Settings, ensure_home, export_env, process_env
+from aisle.core.settings import Settings, child_env, ensure_home, export_env, process_env
 
 DAGS_FOLDER = Path(__file__).resolve().parents[2] / "dags"
+
+
+def airflow_db_env(url: str) -> dict[str, str]:
+    """Airflow's DB settings for ``url``. PostgreSQL goes through psycopg 3 (the pinned driver) for
+    both the sync engine and the async one Airflow also builds; left to itself, Airflow would derive
+    an asyncpg URL, a driver the stack does not install."""
+    if url.startswith(("postgresql:", "postgresql+psycopg:", "postgres:")):
+        url = "postgresql+psycopg://" + url.split("://", 1)[1]
+        return {"AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": url, "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN_ASYNC": url}
+    return {"AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": url}
 
 
 def airflow_env(settings: Settings) -> dict[str, str]:
@@ -24,26 +34,49 @@ def airflow_env(settings: Settings) -> dict[str, str]:
         "AIRFLOW_HOME": str(home),
         "AIRFLOW__CORE__DAGS_FOLDER": str(DAGS_FOLDER),
         "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
-        "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{home / 'airflow.db'}",
+        **airflow_db_env(settings.effective_airflow_db_url),
         "AIRFLOW__LOGGING__BASE_LOG_FOLDER": str(home / "logs"),
     }
 
 
+def _migration_marker(settings: Settings) -> str:
+    """What a finished migration is valid for: this Airflow version against this database."""
+    import hashlib
+    from importlib.metadata import version
+
+    digest = hashlib.sha256(settings.effective_airflow_db_url.encode()).hexdigest()[:16]
+    return f"{version('apache-airflow-core')} {digest}"
+
+
+def migrate_airflow_db(settings: Settings) -> bool:
+    """``airflow db migrate`` unless this Airflow version already migrated this DB; True if it ran."""
+    marker = settings.paths.airflow / ".migrated"
+    settings.paths.airflow.mkdir(parents=True, exist_ok=True)
+    expected = _migration_marker(settings)
+    sqlite_gone = settings.airflow_db_url is None and not (settings.paths.airflow / "airflow.db").exists()
+    if not sqlite_gone and marker.exists() and marker.read_text().strip() == expected:
+        return False
+    done = subprocess.run(
+        [sys.executable, "-m", "airflow", "db", "migrate"],
+        env=child_env(airflow_env(settings)),
+        capture_output=True,
+        text=True,
+    )
+    if done.returncode != 0:
+        last = (done.stderr or done.stdout).strip().splitlines()[-1:] or ["no output"]
+        raise AisleError(
+            f"airflow db migrate failed ({settings.effective_airflow_db_url.split(':')[0]}): {last[0]}"
+        )
+    marker.write_text(expected + "\n")
+    return True
+
+
 def prepare_airflow(settings: Settings) -> dict[str, str]:
-    """Export Airflow's environment for this process and create its metadata DB once."""
+    """Export Airflow's environment for this process and create or upgrade its metadata DB once."""
     ensure_home(settings)
     env = airflow_env(settings)
-    settings.paths.airflow.mkdir(parents=True, exist_ok=True)
-    child_env = export_env(env)
-    if not (settings.paths.airflow / "airflow.db").exists():
-        done = subprocess.run(
-            [sys.executable, "-m", "airflow", "db", "migrate"],
-            env=child_env,
-            capture_output=True,
-            text=True,
-        )
-        if done.returncode != 0:
-            raise AisleError(f"airflow db migrate failed: {done.stderr.strip().splitlines()[-1:]}")
+    export_env(env)
+    migrate_airflow_db(settings)
     return env
 
 

@@ -118,6 +118,17 @@ class Settings(BaseSettings):
     spark_driver_memory: str = Field("4g", description="Memory of the Spark driver.")
     # --- tracking
     mlflow_tracking_uri: str | None = Field(None, description="MLflow URI; unset = SQLite under home.")
+    # --- orchestration
+    airflow_db_url: str | None = Field(
+        None, description="Airflow metadata DB (postgresql+psycopg://...); unset = SQLite under home."
+    )
+    airflow_port: int = Field(8080, gt=0, lt=65536, description="Port of the Airflow API server and UI.")
+    airflow_parallelism: int = Field(
+        2, ge=1, description="Task instances the LocalExecutor runs at once (size it to cores and memory)."
+    )
+    stream_publish_seconds: float = Field(
+        300.0, gt=0, description="How often the supervised stream ingester tells Airflow the lake grew."
+    )
     # --- ingestion behaviour
     max_failure_rate: float = Field(
         0.2, ge=0.0, le=1.0, description="A batch with a larger share of bad rows is refused whole."
@@ -183,6 +194,12 @@ class Settings(BaseSettings):
         return f"sqlite:///{self.paths.experiments / 'experiments.db'}"
 
     @property
+    def effective_airflow_db_url(self) -> str:
+        if self.airflow_db_url:
+            return self.airflow_db_url
+        return f"sqlite:///{self.paths.airflow / 'airflow.db'}"
+
+    @property
     def effective_mlflow_uri(self) -> str:
         if self.mlflow_tracking_uri:
             return self.mlflow_tracking_uri
@@ -233,6 +250,11 @@ def export_env(env: dict[str, str]) -> dict[str, str]:
     """
     os.environ.update(env)
     return dict(os.environ)
+
+
+def child_env(env: dict[str, str]) -> dict[str, str]:
+    """The environment for a child process: this process's plus ``env``, leaving this process's alone."""
+    return {**os.environ, **env}
 
 
 def process_env(settings: Settings) -> dict[str, str]:

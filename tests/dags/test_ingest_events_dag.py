@@ -23,7 +23,9 @@ def test_ingest_events_runs_batch_and_stream(dag_settings: Settings) -> None:
         events = dag_settings.paths.raw / "shop" / "events.parquet"
         stream_file(dag_settings, events, limit=300)
         try:
-            result = execute_dag(dag_settings, "ingest_events", {"max_seconds": 25, "idle_seconds": 4})
+            result = execute_dag(
+                dag_settings, "ingest_events", {"stream": True, "max_seconds": 25, "idle_seconds": 4}
+            )
             assert result["state"] == "success"
             streamed = pq.read_table(events).sort_by("ts").slice(0, 300)
             users = sorted(set(streamed["user_id"].to_pylist()))

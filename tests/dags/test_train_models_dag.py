@@ -25,6 +25,7 @@ PARAMS = {
     "epochs": 2,
     "embedding_dim": 16,
     "holdout_days": 4,
+    "reason": "drift in the test shop",
 }
 
 
@@ -72,6 +73,11 @@ def test_train_models_dag_registers_a_policy_that_recommends(dag_settings: Setti
     assert [d.dataset.name for d in run_info.inputs.dataset_inputs] == ["event_lake"]
     assert run_info.data.params["data.events_digest"] == state["stages"]["prepare"]["events_digest"]
     assert "hybrid.with_history.ndcg_at_10" in run_info.data.metrics
+    # why the run happened travels with it: the conf's reason on the run and the registered version
+    assert run_info.data.tags["aisle.reason"] == "trigger: drift in the test shop"
+    assert run_info.data.tags["aisle.reason_kind"] == "trigger"
+    version_tags = mlflow.MlflowClient().get_model_version(registry.REGISTERED_MODEL, version).tags
+    assert version_tags["aisle.reason"] == "trigger: drift in the test shop"
     logged = {a.path for a in mlflow.MlflowClient().list_artifacts(state["mlflow_run_id"])}
     assert {"evaluation", "gate.json", "data_snapshot.json"} <= logged
 

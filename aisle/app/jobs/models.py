@@ -15,12 +15,11 @@ from typing import Any
 from aisle.app.jobs import Step, no_step, parse_params
 from aisle.core.errors import BadInput
 from aisle.core.settings import Settings
+from models.params import TrainParams  # light: DAG files take the trigger form's defaults from it
 
 
 def train_params(params: Any) -> Any:
-    """The training run's parameters (``models.pipeline.TrainParams``) from a mapping or the dataclass."""
-    from models.pipeline import TrainParams
-
+    """The training run's parameters (``models.params.TrainParams``) from a mapping or the dataclass."""
     if isinstance(params, TrainParams):
         return params
     return TrainParams.from_dict(dict(params or {}))
