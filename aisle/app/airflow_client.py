@@ -201,8 +201,9 @@ def follow_run(
         for ti in client.task_instances(dag_id, run_id):
             key, state = _task_key(ti), str(ti.get("state") or "none")
             if seen.get(key) != state:
+                first = key not in seen
                 seen[key] = state
-                if on_change is not None:
+                if on_change is not None and not (first and state == "none"):  # not scheduled yet
                     on_change(key, state, ti)
         if run.get("state") in FINISHED:
             return {"run": run, "tasks": seen}

@@ -34,6 +34,8 @@ from pathlib import Path
 from typing import Any, Final
 
 from aisle.app.dag_runner import DAGS_FOLDER, airflow_env, migrate_airflow_db
+from aisle.app.services import free_port
+from aisle.app.statefiles import read_json, write_json
 from aisle.core.endpoints import is_alive
 from aisle.core.errors import AisleError, BadInput, ServiceUnavailable
 from aisle.core.settings import Settings, child_env, ensure_home
@@ -66,60 +68,39 @@ def _secrets_file(settings: Settings) -> Path:
     return settings.paths.airflow / "secrets.json"
 
 
-def _write_private(path: Path, data: dict[str, Any]) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(f".{os.getpid()}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as handle:
-        json.dump(data, handle, indent=2)
-    os.replace(tmp, path)
-
-
-def _read_json(path: Path) -> dict[str, Any]:
-    try:
-        data = json.loads(path.read_text())
-    except (OSError, ValueError):
-        return {}
-    return data if isinstance(data, dict) else {}
-
-
 def component_secrets(settings: Settings) -> dict[str, str]:
     """Secrets every component must share (JWT signing, API session key), generated once per home."""
     path = _secrets_file(settings)
-    found = _read_json(path)
+    found = read_json(path)
     if {"jwt_secret", "secret_key"} <= set(found):
         return {k: str(v) for k, v in found.items()}
     created = {"jwt_secret": secrets.token_urlsafe(64), "secret_key": secrets.token_urlsafe(32)}
-    _write_private(path, created)
+    write_json(path, created, private=True)
     return created
 
 
 def ui_password(settings: Settings, *, create: bool = False) -> str | None:
     """The UI/API password of ``admin``: generated once (when ``create``), then read back."""
     path = password_file(settings)
-    found = _read_json(path)
+    found = read_json(path)
     if USERNAME in found:
         return str(found[USERNAME])
     if not create:
         return None
     password = secrets.token_urlsafe(12)
-    _write_private(path, {**found, USERNAME: password})
+    write_json(path, {**found, USERNAME: password}, private=True)
     return password
 
 
 def read_state(settings: Settings) -> dict[str, Any]:
-    return _read_json(state_file(settings))
+    return read_json(state_file(settings))
 
 
 def _write_state(settings: Settings, state: dict[str, Any]) -> None:
-    path = state_file(settings)
     if not state.get("components"):
-        path.unlink(missing_ok=True)
+        state_file(settings).unlink(missing_ok=True)
         return
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(f".{os.getpid()}.tmp")
-    tmp.write_text(json.dumps(state, indent=2, sort_keys=True) + "\n")
-    os.replace(tmp, path)
+    write_json(state_file(settings), state)
 
 
 @contextlib.contextmanager
@@ -171,15 +152,6 @@ def server_env(settings: Settings, port: int, log_ports: tuple[int, int]) -> dic
         "AISLE_HOME": str(settings.paths.home),
         "PYTHONUNBUFFERED": "1",
     }
-
-
-def _free_port() -> int:
-    import socket
-
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind((HOST, 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 def _port_in_use(port: int) -> bool:
@@ -336,9 +308,13 @@ def needs_triggerer() -> bool:
     A deferrable operator says so with ``deferrable=True`` or starts from a trigger; a task that
     defers only at run time cannot be seen here, so ``aisle airflow up --triggerer`` forces it.
     """
+    import io
+
     from aisle.app.dag_runner import load_dags
 
-    for dag in load_dags().values():
+    with contextlib.redirect_stdout(io.StringIO()):  # Airflow logs its DagBag's info lines to stdout
+        dags = load_dags()
+    for dag in dags.values():
         for task in dag.tasks:
             if getattr(task, "deferrable", False) is True or getattr(task, "start_from_trigger", False):
                 return True
@@ -373,7 +349,7 @@ def airflow_up(
             raise BadInput(f"port {port} on {HOST} is already in use; set AISLE_AIRFLOW_PORT to a free port")
         migrated = migrate_airflow_db(settings)
         password = ui_password(settings, create=True)
-        log_ports = tuple(state.get("log_ports") or (_free_port(), _free_port()))
+        log_ports = tuple(state.get("log_ports") or (free_port(), free_port()))
         env = child_env(server_env(settings, port, (int(log_ports[0]), int(log_ports[1]))))
         wanted = [c for c in COMPONENTS if c != "triggerer"]
         if triggerer or (triggerer is None and needs_triggerer()):

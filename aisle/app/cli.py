@@ -66,8 +66,14 @@ def handles_errors(func: F) -> F:
 
 @services_app.command("up")
 @handles_errors
-def services_up_cmd() -> None:
+def services_up_cmd(
+    airflow: Annotated[
+        bool, typer.Option(help="Also start Airflow (API server + UI, scheduler...).")
+    ] = False,
+    stream: Annotated[bool, typer.Option(help="Also run the supervised stream ingester.")] = False,
+) -> None:
     """Start embedded Redis and the Tansu broker (unless external URLs are configured)."""
+    from aisle.app.cli_airflow import extras_up
     from aisle.app.services import services_up
 
     started = time.perf_counter()
@@ -89,21 +95,24 @@ def services_up_cmd() -> None:
     if down:
         problem = f"configured service(s) do not answer: {', '.join(down)}; check the URL settings"
         raise JobFailed(problem, {"services": summary, "problem": problem}, "services.up")
-    emit_summary("services.up", {"services": summary}, started)
+    emit_summary("services.up", {"services": summary, **extras_up(settings, airflow, stream)}, started)
 
 
 @services_app.command("down")
 @handles_errors
 def services_down_cmd() -> None:
-    """Stop the services that `aisle services up` started (external ones are left alone)."""
+    """Stop what `aisle services up` started (the stream ingester and Airflow first; external ones stay)."""
+    from aisle.app.cli_airflow import extras_down
     from aisle.app.services import services_down
 
     started = time.perf_counter()
-    stopped = services_down(get_settings())
+    settings = get_settings()
+    first = extras_down(settings)  # the stream ingester commits, Airflow stops, before their services go
+    stopped = services_down(settings)
     for info in stopped.values():
         if info.get("warning"):
             err_console.print(f"[yellow]warning:[/] {info['warning']}", highlight=False, soft_wrap=True)
-    emit_summary("services.down", {"stopped": stopped}, started)
+    emit_summary("services.down", {"stopped": {**first, **stopped}}, started)
 
 
 @services_app.command("status")
@@ -119,7 +128,11 @@ def services_status_cmd() -> None:
         state = "[green]up[/]" if info.get("ok") else "[red]down[/]"
         err_console.print(f"{name:6} {where}  {state}")
     healthy = all(info.get("ok") for info in status.values())
-    emit_summary("services.status", {"services": status, "ok": healthy}, started)
+    from aisle.app.cli_airflow import extras_status
+
+    extras = extras_status(get_settings())
+    healthy = healthy and all(info.get("ok", True) for info in extras.values())
+    emit_summary("services.status", {"services": {**status, **extras}, "ok": healthy}, started)
     if not healthy:
         raise typer.Exit(1)
 
@@ -177,12 +190,18 @@ def demo_cmd(
     keep_services: Annotated[
         bool, typer.Option(help="Leave the embedded services running afterwards.")
     ] = True,
+    airflow: Annotated[
+        bool,
+        typer.Option(help="Run the stages as DAGs on a live Airflow (--no-airflow: in this process)."),
+    ] = True,
 ) -> None:
     """Run every stage that exists, end to end, on a small generated shop."""
     from aisle.app.demo import run_demo
+    from aisle.app.demo_airflow import run_demo_airflow
 
     started = time.perf_counter()
-    summary = run_demo(get_settings(), users=users, items=items, days=days, keep_services=keep_services)
+    run = run_demo_airflow if airflow else run_demo
+    summary = run(get_settings(), users=users, items=items, days=days, keep_services=keep_services)
     emit_summary("demo", summary, started)
 
 
@@ -210,19 +229,11 @@ def dags_test_cmd(
     conf: Annotated[str, typer.Option(help="Params as JSON, e.g. '{\"users\": 100}'.")] = "{}",
 ) -> None:
     """Run one DAG end to end in this process (Airflow's dag.test), with params."""
-    import json
-
+    from aisle.app.cli_airflow import parse_conf
     from aisle.app.dag_runner import run_dag
-    from aisle.core.errors import BadInput
 
     started = time.perf_counter()
-    try:
-        params = json.loads(conf)
-    except json.JSONDecodeError as exc:
-        raise BadInput(f"--conf is not valid JSON ({exc.msg})") from None
-    if not isinstance(params, dict):
-        raise BadInput("--conf must be a JSON object")
-    emit_summary("dags.test", run_dag(get_settings(), dag_id, params), started)
+    emit_summary("dags.test", run_dag(get_settings(), dag_id, parse_conf(conf)), started)
 
 
 @app.command("settings")

@@ -14,7 +14,7 @@ import typer
 
 from aisle.core.console import emit_summary, err_console
 from aisle.core.errors import BadInput
-from aisle.core.settings import get_settings
+from aisle.core.settings import Settings, get_settings
 
 _STATE_STYLE = {
     "success": "green",
@@ -44,7 +44,9 @@ def print_failures(summary: dict[str, Any]) -> None:
 
 def print_login(info: dict[str, Any]) -> None:
     err_console.print(
-        f"Airflow UI  {info['url']}   login: {info['username']} / {info['password']}", highlight=False
+        f"Airflow UI  {info['url']}   login: {info['username']} / {info['password']}",
+        highlight=False,
+        soft_wrap=True,
     )
 
 
@@ -56,6 +58,55 @@ def parse_conf(conf: str) -> dict[str, Any]:
     if not isinstance(value, dict):
         raise BadInput("--conf must be a JSON object")
     return value
+
+
+def extras_up(settings: Settings, airflow: bool, stream: bool) -> dict[str, Any]:
+    """`aisle services up --airflow --stream`: Airflow first (the ingester posts asset events to it)."""
+    from aisle.app.airflow_server import airflow_up
+    from aisle.app.stream_supervisor import stream_up
+
+    extra: dict[str, Any] = {}
+    if airflow:
+        with err_console.status("starting Airflow"):
+            extra["airflow"] = airflow_up(settings)
+        print_login(extra["airflow"])
+    if stream:
+        extra["stream"] = stream_up(settings)
+        err_console.print(f"stream  supervisor pid {extra['stream']['pid']}, log {extra['stream']['log']}")
+    return extra
+
+
+def extras_down(settings: Settings) -> dict[str, Any]:
+    """Stop the stream ingester (it commits first), then Airflow, when `up` started them."""
+    from aisle.app.airflow_server import airflow_down, read_state
+    from aisle.app.stream_supervisor import stream_down
+
+    stopped: dict[str, Any] = {"stream": stream_down(settings)}
+    if read_state(settings).get("components"):
+        stopped["airflow"] = airflow_down(settings)
+    return stopped
+
+
+def extras_status(settings: Settings) -> dict[str, Any]:
+    """Airflow's and the stream ingester's lines in `aisle services status`, when they were started."""
+    from aisle.app.airflow_server import airflow_status
+    from aisle.app.airflow_server import read_state as airflow_state
+    from aisle.app.stream_supervisor import read_state as stream_state
+    from aisle.app.stream_supervisor import stream_status
+
+    extra: dict[str, Any] = {}
+    if airflow_state(settings).get("components"):
+        info = airflow_status(settings)
+        extra["airflow"] = info
+        err_console.print(f"{'airflow':6} {info['url']}  {'[green]up[/]' if info['ok'] else '[red]down[/]'}")
+    if stream_state(settings):
+        info = stream_status(settings)
+        extra["stream"] = {**info, "ok": info["running"]}
+        state = "[green]up[/]" if info["running"] else "[red]down[/]"
+        err_console.print(
+            f"{'stream':6} ingester pid {info['ingester_pid']}  {state}  restarts {info['restarts']}"
+        )
+    return extra
 
 
 def register(app: typer.Typer, dags_app: typer.Typer, handles_errors: Callable[[Any], Any]) -> None:
@@ -134,7 +185,9 @@ def register(app: typer.Typer, dags_app: typer.Typer, handles_errors: Callable[[
             dag_id=dag_id, conf=parse_conf(conf), wait=wait, timeout_s=timeout, reason=reason
         )
         summary = orchestration.trigger(get_settings(), params, progress=print_task_change)
-        err_console.print(f"run {summary['run_id']}: {summary['state']}  {summary['url']}", highlight=False)
+        err_console.print(
+            f"run {summary['run_id']}: {summary['state']}  {summary['url']}", highlight=False, soft_wrap=True
+        )
         print_failures(summary)
         emit_summary("dags.trigger", summary, started)
         if summary.get("ok") is False:

@@ -15,6 +15,12 @@ from aisle.core.console import err_console
 from aisle.core.settings import Settings, ensure_home
 
 
+def stage(name: str) -> float:
+    """A demo stage's title rule; returns when it started."""
+    err_console.rule(f"[bold cyan]{name}")
+    return time.perf_counter()
+
+
 def run_demo(
     settings: Settings, *, users: int, items: int, days: int, keep_services: bool = True
 ) -> dict[str, Any]:
@@ -22,11 +28,6 @@ def run_demo(
 
     ensure_home(settings)
     stages: dict[str, Any] = {}
-
-    def stage(name: str) -> float:
-        err_console.rule(f"[bold cyan]{name}")
-        return time.perf_counter()
-
     t = stage("1/6 services")
     stages["services"] = services_up(settings)
     stages["services"]["seconds"] = round(time.perf_counter() - t, 2)
@@ -96,14 +97,19 @@ DEMO_TRAIN_PARAMS: dict[str, Any] = {"epochs": 3, "holdout_days": 7}
 
 def train_stage(settings: Settings) -> dict[str, Any]:
     """Run the train_models DAG through Airflow and show the comparison table and the gate's verdict."""
+    from aisle.app.dag_runner import run_dag
+
+    return training_report(settings, run_dag(settings, "train_models", DEMO_TRAIN_PARAMS))
+
+
+def training_report(settings: Settings, dag: dict[str, Any]) -> dict[str, Any]:
+    """The newest training run's comparison table and the gate's verdict, on screen and as a summary."""
     import json
 
     import pandas as pd
 
-    from aisle.app.dag_runner import run_dag
     from aisle.app.jobs import models as model_jobs
 
-    dag = run_dag(settings, "train_models", DEMO_TRAIN_PARAMS)
     run = model_jobs.latest_run(settings)
     state = json.loads(run["state"].read_text())
     table = pd.read_csv(run["comparison"])

@@ -20,7 +20,6 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import importlib.util
-import json
 import os
 import re
 import signal
@@ -279,14 +278,13 @@ _SERVICES: dict[str, _Service] = {
 
 def _write_state(settings: Settings, state: dict[str, dict[str, Any]]) -> None:
     """Write atomically, so a reader never sees half a file; remove the file when nothing is left."""
+    from aisle.app.statefiles import write_json
+
     path = settings.paths.services_file
     if not state:
         path.unlink(missing_ok=True)
         return
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(f".{os.getpid()}.tmp")
-    tmp.write_text(json.dumps(state, indent=2, sort_keys=True) + "\n")
-    os.replace(tmp, path)
+    write_json(path, state)
 
 
 @contextlib.contextmanager

@@ -10,6 +10,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 from aisle.app.jobs import parse_params
@@ -98,10 +99,9 @@ def follow(settings: Settings, params: Any = None, *, progress: TaskProgress | N
     started = time.perf_counter()
     deadline = time.monotonic() + timeout_s
     run: dict[str, Any] | None = None
+    since = _when(after) if after else None
     while run is None:
-        newer = [
-            r for r in client.runs(dag_id) if str(r.get("queued_at") or r.get("run_after") or "") > after
-        ]
+        newer = [r for r in client.runs(dag_id) if since is None or _when(r.get("queued_at")) > since]
         if newer:
             run = newer[-1]
             break
@@ -129,6 +129,13 @@ def follow(settings: Settings, params: Any = None, *, progress: TaskProgress | N
     if state != "success":
         summary["failures"] = failures(client, dag_id, run_id)
     return summary
+
+
+def _when(stamp: Any) -> datetime:
+    """An ISO timestamp as an aware datetime (Airflow writes ``Z``; Python ``+00:00``)."""
+    if not stamp:
+        return datetime.min.replace(tzinfo=UTC)
+    return datetime.fromisoformat(str(stamp).replace("Z", "+00:00"))
 
 
 @dataclass(frozen=True)

@@ -24,7 +24,7 @@ from collections.abc import Callable, Mapping
 from datetime import timedelta
 from typing import Any
 
-from aisle.core.errors import BadInput
+from aisle.core.errors import BadInput, JobFailed
 
 log = logging.getLogger("aisle.task")
 
@@ -230,11 +230,14 @@ def run_job(
     started = time.perf_counter()
     try:
         summary = job(get_settings(), params, **kwargs)
-    except BadInput as exc:
+    except (BadInput, JobFailed) as exc:
+        if isinstance(exc, JobFailed):
+            log.info("%s summary: %s", label, json.dumps(exc.summary, default=str))
         log.error(
-            "%s refused its input: %s. What to do: this will not pass on a retry, so it fails now; "
-            "trigger the DAG again with corrected conf (`aisle dags trigger %s --conf ...`).",
+            "%s %s: %s. What to do: the same input fails the same way, so there is no retry; fix the "
+            "input (or the conf) and trigger the DAG again (`aisle dags trigger %s --conf ...`).",
             label,
+            "refused its input" if isinstance(exc, BadInput) else "did not do what was asked",
             exc,
             getattr(context.get("dag"), "dag_id", "DAG_ID"),
         )
