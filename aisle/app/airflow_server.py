@@ -47,7 +47,7 @@ COMPONENTS: Final = ("api-server", "scheduler", "dag-processor", "triggerer")
 #: What each component's heartbeat is called in ``/api/v2/monitor/health``.
 HEALTH_KEYS: Final = {"scheduler": "scheduler", "dag-processor": "dag_processor", "triggerer": "triggerer"}
 START_TIMEOUT_S: Final = 180.0
-STOP_GRACE_S: Final = 15.0
+STOP_GRACE_S: Final = 20.0
 
 _CHILDREN: dict[int, subprocess.Popen[bytes]] = {}
 
@@ -229,7 +229,7 @@ def _stop_session(sid: int, grace_s: float = STOP_GRACE_S) -> str:
         if not _wait_session_gone(sid, 3.0):
             _signal_session(sid, signal.SIGKILL)
             _wait_session_gone(sid, 5.0)
-            how = "killed after the grace period (a task was probably running; it is retried next time)"
+            how = f"killed: still running {grace_s:.0f} s after SIGTERM (a task it ran is retried on the next start)"
     child = _CHILDREN.pop(sid, None)
     if child is not None:
         with contextlib.suppress(subprocess.TimeoutExpired):
