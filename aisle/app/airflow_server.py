@@ -229,7 +229,7 @@ def _stop_session(sid: int, grace_s: float = STOP_GRACE_S) -> str:
         if not _wait_session_gone(sid, 3.0):
             _signal_session(sid, signal.SIGKILL)
             _wait_session_gone(sid, 5.0)
-            how = f"killed: still running {grace_s:.0f} s after SIGTERM (a task it ran is retried on the next start)"
+            how = f"killed: still running {grace_s:.0f} s after SIGTERM (an interrupted task is retried)"
     child = _CHILDREN.pop(sid, None)
     if child is not None:
         with contextlib.suppress(subprocess.TimeoutExpired):
