@@ -302,23 +302,40 @@ def _wait_for(
     raise ServiceUnavailable(f"{what} within {timeout_s:.0f} s; see the airflow-*.log files in {where}")
 
 
-def needs_triggerer() -> bool:
+def needs_triggerer(env: dict[str, str]) -> bool:
     """Whether any DAG in dags/ has a task that defers (the only work a triggerer does).
 
     A deferrable operator says so with ``deferrable=True`` or starts from a trigger; a task that
-    defers only at run time cannot be seen here, so ``aisle airflow up --triggerer`` forces it.
+    defers only at run time cannot be seen here, so ``aisle airflow up --triggerer`` forces it. The
+    DAGs are loaded in a child with the components' environment: importing Airflow here would fix its
+    configuration for this process to whatever AIRFLOW_HOME happened to be set.
     """
+    done = subprocess.run(
+        [sys.executable, "-m", "aisle.app.airflow_server", "needs-triggerer"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    answer = done.stdout.strip().splitlines()[-1:] if done.returncode == 0 else []
+    if answer not in (["yes"], ["no"]):
+        raise AisleError(f"could not load the DAGs to inspect them: {(done.stderr or done.stdout)[-500:]}")
+    return answer == ["yes"]
+
+
+def _print_needs_triggerer() -> None:
     import io
 
     from aisle.app.dag_runner import load_dags
 
     with contextlib.redirect_stdout(io.StringIO()):  # Airflow logs its DagBag's info lines to stdout
         dags = load_dags()
-    for dag in dags.values():
-        for task in dag.tasks:
-            if getattr(task, "deferrable", False) is True or getattr(task, "start_from_trigger", False):
-                return True
-    return False
+    deferring = any(
+        getattr(task, "deferrable", False) is True or getattr(task, "start_from_trigger", False)
+        for dag in dags.values()
+        for task in dag.tasks
+    )
+    print("yes" if deferring else "no")
 
 
 # ----------------------------------------------------------------------------- public API
@@ -352,7 +369,7 @@ def airflow_up(
         log_ports = tuple(state.get("log_ports") or (free_port(), free_port()))
         env = child_env(server_env(settings, port, (int(log_ports[0]), int(log_ports[1]))))
         wanted = [c for c in COMPONENTS if c != "triggerer"]
-        if triggerer or (triggerer is None and needs_triggerer()):
+        if triggerer or (triggerer is None and needs_triggerer(env)):
             wanted.append("triggerer")
         started: dict[str, subprocess.Popen[bytes]] = {}
         logs = {name: settings.paths.run / f"airflow-{name}.log" for name in wanted}
@@ -527,3 +544,7 @@ def running_url(settings: Settings) -> str | None:
     if entry and _is_component(entry):
         return str(state["url"])
     return None
+
+
+if __name__ == "__main__" and sys.argv[1:] == ["needs-triggerer"]:
+    _print_needs_triggerer()
