@@ -21,7 +21,7 @@ import pytest
 from aisle.app.airflow_client import AirflowClient, client_for
 from aisle.app.airflow_server import airflow_down, airflow_status, airflow_up, password_file, read_state
 from aisle.app.jobs import orchestration
-from aisle.core.assets import LAKE_ASSET
+from aisle.core.assets import LAKE_ASSET, RAW_EVENTS_ASSET
 from aisle.core.errors import BadInput
 from aisle.core.settings import Settings, load_settings
 
@@ -138,6 +138,23 @@ def test_a_failing_task_fails_trigger_wait_with_its_log(live: tuple[Settings, Ai
     summary = json.loads(done.stdout.strip().splitlines()[-1])
     assert summary["ok"] is False and summary["state"] == "failed"
     assert summary["failures"][0]["task"] == "batch"
+
+
+def test_an_asset_event_posted_through_the_rest_api_schedules_ingest(
+    live: tuple[Settings, AirflowClient],
+) -> None:
+    """What a shop's export job (or the stream ingester, for the lake) does: announce new data."""
+    from datetime import UTC, datetime
+
+    settings, client = live
+    since = datetime.now(UTC).isoformat()
+    posted = orchestration.publish_asset(settings, {"uri": RAW_EVENTS_ASSET[1], "extra": {"files": 1}})
+    assert posted["event_id"] is not None
+    chained = orchestration.follow(settings, {"dag_id": "ingest_events", "after": since, "timeout_s": 240})
+    assert chained["state"] == "success" and chained["run_type"] == "asset_triggered", chained
+    reason = client.xcom("ingest_events", chained["run_id"], "stream")["batch"]["reason"]
+    assert reason["kind"] == "asset" and "outside Airflow (REST API)" in reason["detail"]
+    assert reason["events"][0]["extra"]["files"] == 1  # Airflow adds from_rest_api: true
 
 
 def _our_processes(airflow_home: Path) -> list[str]:
