@@ -19,9 +19,9 @@ import pandas as pd
 from aisle.core.errors import BadInput
 from aisle.core.settings import Settings
 from models import registry
-from models.context import from_lake
+from models.context import PolicyQueries, from_lake
 from models.data import load_events, read_user_file
-from models.hybrid import COLD_START, HybridPolicy
+from models.hybrid import COLD_START, HybridPolicy, Recommendation
 
 log = logging.getLogger(__name__)
 CHUNK = 1024
@@ -41,6 +41,24 @@ def _user_features(settings: Settings, users: list[str], as_of: pd.Timestamp) ->
     return user_df
 
 
+#: Answers a chunk of shoppers: ``predict(queries, users, k, include_seen)`` → one list per shopper.
+Predict = Callable[[PolicyQueries, list[str], int, bool], list[Recommendation]]
+#: Builds the ``Predict`` of a loaded policy (and its version). ``aisle recommend-batch`` passes serving's
+#: predict path (business rules included), so a batch list equals the /recommend answer for the same
+#: shopper and state; without one the bare policy answers.
+PredictFactory = Callable[[HybridPolicy, str], Predict]
+
+
+def bare_policy(policy: HybridPolicy, version: str) -> Predict:
+    """The policy alone: seen (and purchased) items excluded unless ``include_seen``."""
+
+    def predict(queries: PolicyQueries, users: list[str], k: int, include_seen: bool) -> list[Recommendation]:
+        seen = [set() for _ in users] if include_seen else queries.excluded
+        return policy.recommend(queries.frame, k, seen)
+
+    return predict
+
+
 def recommend_batch(
     settings: Settings,
     users_file: str,
@@ -50,6 +68,7 @@ def recommend_batch(
     version: str | None = None,
     alias: str = registry.CHAMPION,
     advance: Callable[[int], None] | None = None,
+    predictor: PredictFactory = bare_policy,
 ) -> dict[str, Any]:
     if k < 1:
         raise BadInput(f"--k must be at least 1 (got {k})")
@@ -63,6 +82,7 @@ def recommend_batch(
     as_of = events["ts"].max() + pd.Timedelta(microseconds=1)
     features = _user_features(settings, [u for u in users if u in known], as_of)
     contexts = from_lake(asked, as_of=as_of, user_features=features)
+    predict = predictor(policy, chosen)
     setup_seconds = time.perf_counter() - started
     out.parent.mkdir(parents=True, exist_ok=True)
     rows = cold = 0
@@ -73,8 +93,7 @@ def recommend_batch(
         for start in range(0, len(users), CHUNK):
             chunk = users[start : start + CHUNK]
             queries = contexts.queries(chunk)
-            seen = [set() for _ in chunk] if include_seen else queries.excluded
-            for user, rec in zip(chunk, policy.recommend(queries.frame, k, seen), strict=True):
+            for user, rec in zip(chunk, predict(queries, chunk, k, include_seen), strict=True):
                 cold += rec.source == COLD_START
                 short_lists += len(rec.items) < k
                 for rank, (item, score) in enumerate(zip(rec.items, rec.scores, strict=True), start=1):

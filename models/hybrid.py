@@ -15,6 +15,7 @@ directory that MLflow registers and serving loads.
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -114,15 +115,23 @@ class HybridPolicy:
 
     # ------------------------------------------------------------------ recommending
 
+    #: ``recommend`` reports, when asked, the seconds it spent ranking (serving's stage metrics).
+    reports_timings = True
+
     def recommend(
-        self, queries: pd.DataFrame, k: int, seen: Sequence[set[str]] | None = None
+        self,
+        queries: pd.DataFrame,
+        k: int,
+        seen: Sequence[set[str]] | None = None,
+        timings: dict[str, float] | None = None,
     ) -> list[Recommendation]:
         """One recommendation list per query row (same order).
 
         ``queries``: the query frame of the shopper-context contract (``models.context``:
         ``Contexts.queries(...).frame``): ``user_id``, ``recent_items`` (newest first; may be empty) and
         the Feast user feature columns (missing ones are treated as null). ``seen``: items never to
-        recommend per row (the contract's ``excluded``).
+        recommend per row (the contract's ``excluded``). ``timings["ranking"]`` gains the seconds spent
+        building the ranker's features and scoring; the rest is retrieval.
         """
         if k <= 0:
             return [Recommendation([], [], HYBRID) for _ in range(len(queries))]
@@ -136,7 +145,9 @@ class HybridPolicy:
             out[row] = self._cold(k, seen[row])
         for start in range(0, len(warm), BLOCK_USERS):
             rows = warm[start : start + BLOCK_USERS]
-            block = self._ranked(queries.iloc[rows].reset_index(drop=True), [seen[r] for r in rows], k)
+            block = self._ranked(
+                queries.iloc[rows].reset_index(drop=True), [seen[r] for r in rows], k, timings
+            )
             for row, rec in zip(rows, block, strict=True):
                 out[row] = rec
         return [r for r in out if r is not None]
@@ -260,14 +271,23 @@ class HybridPolicy:
         frame["cooc_score"] = pairs["cooc_score"].to_numpy()
         return frame
 
-    def _ranked(self, queries: pd.DataFrame, seen: Sequence[set[str]], k: int) -> list[Recommendation]:
+    def _ranked(
+        self,
+        queries: pd.DataFrame,
+        seen: Sequence[set[str]],
+        k: int,
+        timings: dict[str, float] | None = None,
+    ) -> list[Recommendation]:
         pairs, _, _ = self.candidates(queries, seen)
         if self.ranker is None:
             raise RuntimeError("this policy has no ranker (a candidate generator only)")
+        started = time.perf_counter()
         if len(pairs):
             pairs["score"] = np.asarray(self.ranker.score(self.features(queries, pairs)), dtype=np.float64)
         else:
             pairs["score"] = np.array([], dtype=np.float64)
+        if timings is not None:
+            timings["ranking"] = timings.get("ranking", 0.0) + time.perf_counter() - started
         ordered = pairs.sort_values(["row", "score", "item_id"], ascending=[True, False, True], kind="stable")
         top = ordered.groupby("row", sort=True).head(k)
         out = [Recommendation([], [], HYBRID) for _ in range(len(queries))]

@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from aisle.core.settings import Settings, load_settings
+from tests.integration.serving_home import serving_home, serving_service  # noqa: F401 - shared fixtures
 
 
 @pytest.fixture

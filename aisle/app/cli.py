@@ -101,18 +101,22 @@ def services_up_cmd(
 @services_app.command("down")
 @handles_errors
 def services_down_cmd() -> None:
-    """Stop what `aisle services up` started (the stream ingester and Airflow first; external ones stay)."""
+    """Stop what `aisle services up` (or `aisle demo`) started: the recommendation service, the stream
+    ingester and Airflow first; external services stay."""
     from aisle.app.cli_airflow import extras_down
+    from aisle.app.server import stop_detached
     from aisle.app.services import services_down
 
     started = time.perf_counter()
     settings = get_settings()
+    serving = stop_detached(settings)  # the recommendation service `aisle demo` left running
     first = extras_down(settings)  # the stream ingester commits, Airflow stops, before their services go
     stopped = services_down(settings)
     for info in stopped.values():
         if info.get("warning"):
             err_console.print(f"[yellow]warning:[/] {info['warning']}", highlight=False, soft_wrap=True)
-    emit_summary("services.down", {"stopped": {**first, **stopped}}, started)
+    summary = {**first, **stopped, **({"serving": serving} if serving is not None else {})}
+    emit_summary("services.down", {"stopped": summary}, started)
 
 
 @services_app.command("status")
@@ -176,6 +180,29 @@ def features_training_set_cmd(
         out=str(out) if out else None, service=service, days=days, limit=limit, negatives=negatives, seed=seed
     )
     emit_summary("features.training-set", features.training_set(get_settings(), params))
+
+
+# ----------------------------------------------------------------------------- serving
+
+
+@app.command("serve")
+@handles_errors
+def serve_cmd(
+    port: Annotated[int, typer.Option(help="Port to listen on (127.0.0.1).")] = 3000,
+    workers: Annotated[int, typer.Option(help="Worker processes; each holds its own copy of the model.")] = 1,
+    threads: Annotated[int, typer.Option(help="Request threads per worker.")] = 1,
+    host: Annotated[str, typer.Option(help="Address to bind; 0.0.0.0 inside a container.")] = "127.0.0.1",
+) -> None:
+    """Run the recommendation service (BentoML) until Ctrl-C: /recommend, /similar, /feedback, /docs."""
+    from aisle.app.jobs import serve
+
+    started = time.perf_counter()
+    err_console.print(
+        f"serving on http://{host}:{port}  (OpenAPI page: http://{host}:{port}/ ; Ctrl-C stops)"
+    )
+    params = {"port": port, "workers": workers, "threads": threads, "host": host}
+    summary = serve.serve(get_settings(), params)
+    emit_summary("serve", summary, started)
 
 
 # ----------------------------------------------------------------------------- demo and info

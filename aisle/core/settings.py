@@ -8,12 +8,13 @@ fails loudly instead of silently falling back to a default.
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import Field, ValidationError, field_validator, model_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from aisle.core.errors import BadInput
@@ -83,6 +84,11 @@ class Paths:
     def experiments(self) -> Path:
         """The embedded experiment store (SQLite), attributed exposures and analysis reports."""
         return self.home / "experiments"
+
+    @property
+    def serving(self) -> Path:
+        """The service's rules file, feedback outbox and reload marker."""
+        return self.home / "serving"
 
 
 class Settings(BaseSettings):
@@ -155,6 +161,23 @@ class Settings(BaseSettings):
     # --- experiments
     experiments_db_url: str | None = Field(
         None, description="SQLAlchemy URL of the experiment store; unset = SQLite under home/experiments."
+    )
+    # --- serving
+    admin_token: SecretStr | None = Field(
+        None, description="Bearer token for the service's /admin/* routes; unset = admin routes refuse."
+    )
+    serving_url: str = Field(
+        "http://127.0.0.1:3000", description="Where the recommendation service answers (deploy, demo)."
+    )
+    max_request_bytes: int = Field(
+        65536, ge=1024, description="Largest request body the service accepts; larger gets 413."
+    )
+    exposures_topic: str = Field("exposures", description="Kafka topic that logs every recommendation.")
+    exposure_buffer: int = Field(
+        10000, ge=1, description="Exposures queued for Kafka per worker; beyond this they are dropped."
+    )
+    serving_refresh_seconds: float = Field(
+        5.0, gt=0, description="How often the service checks for a new model, materialization, rules file."
     )
 
     @field_validator("home")
@@ -252,9 +275,16 @@ def export_env(env: dict[str, str]) -> dict[str, str]:
     return dict(os.environ)
 
 
-def child_env(env: dict[str, str]) -> dict[str, str]:
-    """The environment for a child process: this process's plus ``env``, leaving this process's alone."""
-    return {**os.environ, **env}
+def child_env(changes: Mapping[str, str | None]) -> dict[str, str]:
+    """This process's environment with ``changes`` applied (None removes a variable), for a child
+    process; this process's own environment is left as it is."""
+    env = dict(os.environ)
+    for key, value in changes.items():
+        if value is None:
+            env.pop(key, None)
+        else:
+            env[key] = value
+    return env
 
 
 def process_env(settings: Settings) -> dict[str, str]:

@@ -140,8 +140,11 @@ def count_users(params: Any) -> int:
 
 
 def recommend_batch(settings: Settings, params: Any = None, *, progress: Any = None) -> dict[str, Any]:
-    """Top-K per user from the registered policy, written as CSV ``user_id,item_id,rank,score``."""
+    """Top-K per user from the registered policy through serving's predict path (the rules file's
+    boosts, pins and diversity; never purchased or out-of-stock items), as CSV
+    ``user_id,item_id,rank,score``."""
     from models.batch import recommend_batch as run_batch
+    from serving.batch import batch_predictor
 
     p = parse_params(RecommendParams, params)
     started = time.perf_counter()
@@ -154,6 +157,7 @@ def recommend_batch(settings: Settings, params: Any = None, *, progress: Any = N
         version=p.version,
         alias=p.alias,
         advance=progress,
+        predictor=batch_predictor(settings, p.alias),  # serving's path: rules, so lists equal /recommend
     )
     summary.setdefault("seconds", round(time.perf_counter() - started, 3))
     return summary

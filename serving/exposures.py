@@ -1,0 +1,135 @@
+"""Exposure log: every /recommend answer goes to the Kafka topic ``exposures``, off the request path.
+
+The handler only puts a record into a bounded in-memory queue (``put_nowait``: microseconds, never
+blocks); one thread per worker hands records to Kafka. When Kafka is slow or away the queue fills and
+further records are dropped and counted (``aisle_exposures_dropped``), because a late exposure log must
+never cost a shopper latency. Records held in the queue when a worker is killed are lost: exposure
+logging is best effort by design, unlike feedback (see :mod:`serving.feedback`).
+
+Record: ``request_id, user_id, items, positions, variant, model_version, latency_ms, degraded, ts``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import queue
+import threading
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any, Final
+
+from serving.metrics import EXPOSURES_DROPPED, EXPOSURES_SENT
+
+log = logging.getLogger("bentoml.aisle.exposures")
+
+RETRY_S: Final = 2.0
+_STOP: Final = object()
+
+
+def exposure_record(
+    request_id: str,
+    user_id: str,
+    items: list[str],
+    variant: str,
+    model_version: str,
+    latency_ms: float,
+    degraded: bool,
+) -> dict[str, Any]:
+    """The one shape of an exposure (monitoring and A/B analysis read these fields)."""
+    return {
+        "request_id": request_id,
+        "user_id": user_id,
+        "items": items,
+        "positions": list(range(1, len(items) + 1)),
+        "variant": variant,
+        "model_version": model_version,
+        "latency_ms": round(latency_ms, 3),
+        "degraded": degraded,
+        "ts": datetime.now(UTC).isoformat(timespec="microseconds").replace("+00:00", "Z"),
+    }
+
+
+class ExposureLog:
+    """Bounded queue → Kafka. ``connect()`` returns a kafka-python producer or raises when the broker is
+    unreachable; it is retried every few seconds while records wait (and overflow)."""
+
+    def __init__(self, topic: str, capacity: int, connect: Callable[[], Any]) -> None:
+        self.topic = topic
+        self._queue: queue.Queue[Any] = queue.Queue(maxsize=capacity)
+        self._connect = connect
+        self._producer: Any = None
+        self._thread: threading.Thread | None = None
+        self.dropped = 0
+        self.sent = 0
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._run, name="aisle-exposures", daemon=True)
+        self._thread.start()
+
+    def log(self, record: dict[str, Any]) -> bool:
+        """Queue one record; False (and counted) when the queue is full. Never blocks."""
+        try:
+            self._queue.put_nowait(record)
+        except queue.Full:
+            self.dropped += 1
+            EXPOSURES_DROPPED.inc()
+            return False
+        return True
+
+    @property
+    def queued(self) -> int:
+        return self._queue.qsize()
+
+    def stop(self, timeout_s: float = 5.0) -> None:
+        """Hand what is queued to Kafka (within ``timeout_s``), then close the producer."""
+        if self._thread is None:
+            return
+        with contextlib.suppress(queue.Full):
+            self._queue.put(_STOP, timeout=timeout_s)
+        self._thread.join(timeout_s)
+        self._thread = None
+
+    def _run(self) -> None:
+        held: Any = None
+        while True:
+            record = held if held is not None else self._queue.get()
+            held = None
+            if record is _STOP:
+                break
+            if self._producer is None and not self._reconnect():
+                held = record
+                time.sleep(RETRY_S)
+                continue
+            try:
+                value = json.dumps(record, separators=(",", ":")).encode()
+                self._producer.send(self.topic, value=value, key=str(record.get("user_id", "")).encode())
+                self.sent += 1
+                EXPOSURES_SENT.inc()
+            except Exception as exc:  # broker gone mid-stream: reconnect, keep the record
+                log.warning("exposure log: Kafka send failed (%s); reconnecting", exc)
+                self._close()
+                held = record
+        self._close(flush=True)
+
+    def _reconnect(self) -> bool:
+        try:
+            self._producer = self._connect()
+        except Exception as exc:
+            log.warning("exposure log: no Kafka broker (%s); records queue up to the buffer's size", exc)
+            self._producer = None
+            return False
+        return True
+
+    def _close(self, flush: bool = False) -> None:
+        producer, self._producer = self._producer, None
+        if producer is None:
+            return
+        try:
+            if flush:
+                producer.flush(timeout=5)
+            producer.close(timeout=1 if flush else 0)
+        except Exception:
+            log.debug("exposure producer close failed", exc_info=True)

@@ -1,0 +1,412 @@
+"""What one service worker holds and does, apart from HTTP: policies, rules, the online context reader,
+the exposure log, the feedback outbox, and the thread that keeps them fresh.
+
+The BentoML class in :mod:`serving.service` is a thin shell over :class:`Runtime`, so everything here is
+importable and testable without a server. Degradation lives here too:
+
+* every online read has a timeout, and after a failure reads are skipped for ``BREAKER_S`` (answers
+  say ``degraded``) so a dead Redis costs one timeout per second, not one per request; the next read
+  after that tries again, so answers are normal again as soon as Redis is back;
+* without a registered champion the answers come from popularity (``degraded``) until one appears;
+* the refresher polls the registry alias, the materialization watermark, the rules file and the reload
+  marker every ``serving_refresh_seconds``; a failed load keeps the policy in force and says why.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+import time
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Final
+
+import pandas as pd
+
+from aisle.core.errors import AisleError, BadInput
+from aisle.core.settings import Settings
+from feature_repo.tables import USER_RECENT_SCHEMA
+from models import registry
+from models.context import Contexts, OnlineContexts, from_online
+from serving import metrics
+from serving.exposures import ExposureLog, exposure_record
+from serving.feedback import Outbox, wire_messages
+from serving.items import online_item_features
+from serving.pipeline import STAGES, Answer, Ask, recommend
+from serving.policies import PolicyHolder, ServedPolicy, load_served, with_features
+from serving.rules import DEFAULT_RULES, Rules, Wishes, load_rules, rules_path
+from serving.schemas import (
+    FeedbackAccepted,
+    FeedbackRequest,
+    Filters,
+    RecommendRequest,
+    RecommendResponse,
+    ScoredItem,
+    SimilarRequest,
+    SimilarResponse,
+    typed_events,
+)
+
+log = logging.getLogger("bentoml.aisle.runtime")
+
+#: After a failed online read, skip reads (answer degraded) for this long before trying again.
+BREAKER_S: Final = 1.0
+#: How long /feedback waits for Kafka's acknowledgement before answering "spooled".
+FEEDBACK_ACK_WAIT_S: Final = 0.5
+RELOAD_MARKER: Final = "reload-requested"
+
+
+class NotReady(AisleError):
+    """No policy is loaded yet (start-up): the caller should retry (503)."""
+
+
+class UnknownItem(AisleError):
+    """/similar for an item the served policy does not know (404)."""
+
+
+def wishes(filters: Filters) -> Wishes:
+    return Wishes(
+        categories=tuple(filters.categories),
+        price_min=filters.price_min,
+        price_max=filters.price_max,
+        exclude_items=frozenset(filters.exclude_items),
+    )
+
+
+@dataclass
+class Degraded:
+    cause: str | None = None
+    reason: str | None = None
+
+
+class OnlineReader:
+    """The online context adapter with a circuit breaker (see the module docstring)."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self._open_until = 0.0
+        self.last_reason: str | None = None
+
+    def read(self, user_ids: Sequence[str]) -> OnlineContexts:
+        now = time.monotonic()
+        if now < self._open_until:
+            return OnlineContexts(
+                Contexts(USER_RECENT_SCHEMA.empty_table()), degraded=True, reason=self.last_reason
+            )
+        result = from_online(self.settings, list(user_ids))
+        if result.degraded:
+            self._open_until = time.monotonic() + BREAKER_S
+            if result.reason != self.last_reason:
+                log.warning("online context unavailable: %s", result.reason)
+            self.last_reason = result.reason
+        elif self.last_reason is not None:
+            log.info("online context is back")
+            self.last_reason = None
+        return result
+
+
+class Runtime:
+    """One worker's serving state. ``start()`` loads and starts threads; ``stop()`` ends them."""
+
+    def __init__(self, settings: Settings, aliases: Sequence[str] = (registry.CHAMPION,)) -> None:
+        self.settings = settings
+        self.aliases = tuple(aliases)
+        self.policies = PolicyHolder()
+        self.reader = OnlineReader(settings)
+        self.rules: Rules = DEFAULT_RULES
+        self.rules_file = rules_path(settings)
+        self._rules_stamp: float | None = None
+        self._marker = settings.paths.serving / RELOAD_MARKER
+        self._marker_seen = self._marker_stamp()
+        self._watermark: datetime | None = None
+        self._features_stale = False
+        self._stop = threading.Event()
+        self._refresher: threading.Thread | None = None
+        self._load_lock = threading.Lock()
+        self.exposures = ExposureLog(
+            settings.exposures_topic, settings.exposure_buffer, self._producer_for_exposures
+        )
+        self.outbox = Outbox(
+            settings.paths.serving / "outbox", settings.events_topic, self._producer_for_events
+        )
+        self.last_errors: dict[str, str] = {}
+
+    # ------------------------------------------------------------------ life cycle
+
+    def start(self, *, background: bool = True) -> None:
+        self._reload_rules()
+        self._watermark = materialized_until(self.settings)
+        for alias in self.aliases:
+            self.load(alias)
+        if background:
+            self.exposures.start()
+            self.outbox.start()
+            self._refresher = threading.Thread(target=self._refresh_loop, name="aisle-refresh", daemon=True)
+            self._refresher.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._refresher is not None:
+            self._refresher.join(5)
+        self.exposures.stop()
+        self.outbox.stop()
+
+    def ready(self) -> bool:
+        """A policy answers (champion, or popularity when none is registered) and Redis is reachable."""
+        return self.policies.get(registry.CHAMPION) is not None and redis_reachable(self.settings)
+
+    # ------------------------------------------------------------------ loading
+
+    def load(self, alias: str, version: str | None = None) -> ServedPolicy:
+        """Load ``alias`` (or a given version of it) and swap it in; the old one answers until then."""
+        with self._load_lock:
+            try:
+                served = load_served(self.settings, alias, version, self._fresh_features)
+            except Exception as exc:
+                metrics.RELOADS.labels(alias, "failed").inc()
+                self.last_errors[f"load:{alias}"] = str(exc)
+                raise
+            metrics.RELOADS.labels(alias, "ok").inc()
+            self.last_errors.pop(f"load:{alias}", None)
+            return self.policies.put(served)
+
+    def refresh_features(self, alias: str) -> ServedPolicy | None:
+        """Lay the online store's current item features over the served policy (no model reload)."""
+        with self._load_lock:
+            served = self.policies.get(alias)
+            if served is None or served.trained is None:
+                return served
+            features = self._fresh_features(served.items.ids.tolist())
+            if features is None:
+                return served
+            return self.policies.put(with_features(served, features))
+
+    def request_reload(self) -> None:
+        """Tell the other workers (and replicas sharing AISLE_HOME) to reload too."""
+        self._marker.parent.mkdir(parents=True, exist_ok=True)
+        tmp = self._marker.with_suffix(f".{os.getpid()}.tmp")
+        tmp.write_text(str(time.time()))
+        os.replace(tmp, self._marker)
+        self._marker_seen = self._marker_stamp()
+
+    def _fresh_features(self, item_ids: list[str]) -> pd.DataFrame | None:
+        """Item features from the online store (None: keep the policy's own; retried next round)."""
+        try:
+            features = online_item_features(self.settings, item_ids)
+        except Exception as exc:
+            log.warning("item features not read from the online store: %s", exc)
+            self._features_stale = True
+            return None
+        self._features_stale = False  # an empty answer (nothing materialized yet) is not a failure
+        return None if features.empty else features
+
+    def _marker_stamp(self) -> float | None:
+        try:
+            return self._marker.stat().st_mtime
+        except OSError:
+            return None
+
+    def _reload_rules(self) -> None:
+        try:
+            stamp = self.rules_file.stat().st_mtime if self.rules_file.exists() else None
+        except OSError:
+            stamp = None
+        if stamp == self._rules_stamp and self._rules_stamp is not None:
+            return
+        try:
+            self.rules = load_rules(self.rules_file)
+            self.last_errors.pop("rules", None)
+        except BadInput as exc:
+            log.error("%s; the rules in force stay in force", exc)
+            self.last_errors["rules"] = str(exc)
+        self._rules_stamp = stamp
+
+    def _refresh_loop(self) -> None:
+        while not self._stop.wait(self.settings.serving_refresh_seconds):
+            try:
+                self.refresh()
+            except Exception:  # keep refreshing whatever one round hit; the round says what in the log
+                log.exception("refresh round failed; the served policies stay in force")
+
+    def refresh(self) -> dict[str, str]:
+        """One round: what changed since the last, and what was reloaded because of it."""
+        done: dict[str, str] = {}
+        self._reload_rules()
+        marker = self._marker_stamp()
+        forced = marker is not None and marker != self._marker_seen
+        self._marker_seen = marker
+        watermark = materialized_until(self.settings)
+        new_data = watermark is not None and watermark != self._watermark
+        for alias in self.aliases:
+            served = self.policies.get(alias)
+            wanted = registry.alias_version(self.settings, alias)
+            moved = served is None or (wanted is not None and wanted != served.version)
+            moved = moved or (wanted is None and served is not None and not served.fallback)
+            try:
+                if moved or forced:
+                    self.load(alias)
+                    done[alias] = "new version" if moved else "reload requested"
+                elif new_data or self._features_stale:
+                    self.refresh_features(alias)
+                    done[alias] = "new item features"
+            except Exception as exc:
+                log.error("refreshing %r failed, the policy in force stays: %s", alias, exc)
+        if new_data:
+            self._watermark = watermark
+        return done
+
+    # ------------------------------------------------------------------ requests
+
+    def served(self, alias: str = registry.CHAMPION) -> ServedPolicy:
+        served = self.policies.get(alias)
+        if served is None:
+            raise NotReady(f"no policy loaded for {alias!r} yet")
+        return served
+
+    def recommend(
+        self, request: RecommendRequest, alias: str = registry.CHAMPION
+    ) -> tuple[RecommendResponse, Degraded]:
+        started = time.perf_counter()
+        served = self.served(alias)
+        timings: dict[str, float] = {}
+        online = self.reader.read([request.user_id])
+        timings["features"] = time.perf_counter() - started
+        queries = online.contexts.queries([request.user_id])
+        ask = Ask(request.user_id, request.k, wishes(request.filters))
+        answer: Answer = recommend(served, self.rules, queries, [ask], timings=timings)[0]
+        degraded = Degraded()
+        if served.degraded:
+            degraded = Degraded("no_champion", "no champion registered: popularity")
+        elif online.degraded:
+            degraded = Degraded("online_store", online.reason)
+        response = RecommendResponse(
+            request_id=uuid.uuid4().hex,
+            items=[
+                ScoredItem(item_id=p.item_id, score=round(p.score, 6), reason=p.reason) for p in answer.items
+            ],
+            model_version=served.version,
+            variant=served.alias,
+            degraded=degraded.cause is not None,
+        )
+        latency = time.perf_counter() - started
+        for stage in STAGES:
+            metrics.STAGE_SECONDS.labels(stage).observe(timings.get(stage, 0.0))
+        if degraded.cause:
+            metrics.DEGRADED.labels(degraded.cause).inc()
+        self.exposures.log(
+            exposure_record(
+                response.request_id,
+                request.user_id,
+                [i.item_id for i in response.items],
+                response.variant,
+                response.model_version,
+                latency * 1000,
+                response.degraded,
+            )
+        )
+        return response, degraded
+
+    def similar(self, request: SimilarRequest, alias: str = registry.CHAMPION) -> SimilarResponse:
+        from serving.similar import similar_items
+
+        served = self.served(alias)
+        if request.item_id not in served.items:
+            raise UnknownItem(f"item {request.item_id!r} is not in the catalog the model knows")
+        picks = similar_items(served, self.rules, request.item_id, request.k)
+        return SimilarResponse(
+            item_id=request.item_id,
+            items=[ScoredItem(item_id=p.item_id, score=round(p.score, 6), reason=p.reason) for p in picks],
+            model_version=served.version,
+            degraded=served.degraded,
+        )
+
+    def feedback(self, request: FeedbackRequest) -> FeedbackAccepted:
+        try:
+            typed = typed_events(request.events)
+        except ValueError as exc:  # each event passed the same parser alone; a batch cannot differ
+            raise BadInput(f"feedback event rejected by the parser: {exc}") from None
+        position = self.outbox.put(wire_messages(typed))
+        delivered = self.outbox.wait_delivered(position, FEEDBACK_ACK_WAIT_S)
+        return FeedbackAccepted(accepted=typed.num_rows, spooled=0 if delivered else typed.num_rows)
+
+    def status(self) -> dict[str, Any]:
+        return {
+            "policies": self.policies.snapshot(),
+            "rules_file": str(self.rules_file),
+            "online_store": "degraded" if self.reader.last_reason else "ok",
+            "online_reason": self.reader.last_reason,
+            "exposures": {
+                "queued": self.exposures.queued,
+                "dropped": self.exposures.dropped,
+                "sent": self.exposures.sent,
+            },
+            "feedback": {
+                "pending": self.outbox.pending(),
+                "kafka": "up" if self.outbox.connected else "down",
+            },
+            "errors": dict(self.last_errors),
+            "pid": os.getpid(),
+        }
+
+    # ------------------------------------------------------------------ Kafka
+
+    def _producer_for_exposures(self) -> Any:
+        return _producer(self.settings, self.settings.exposures_topic, retries=2)
+
+    def _producer_for_events(self) -> Any:
+        return _producer(self.settings, self.settings.events_topic, retries=0)  # the outbox retries
+
+
+def _producer(settings: Settings, topic: str, retries: int) -> Any:
+    """A producer for ``topic``, after making sure the topic exists; short timeouts so a dead broker
+    is noticed in seconds, not minutes."""
+    from aisle.core.endpoints import kafka_bootstrap
+    from ingestion.kafka_io import ensure_topic, new_producer
+
+    bootstrap = kafka_bootstrap(settings)
+    ensure_topic(bootstrap, topic)
+    return new_producer(
+        bootstrap,
+        client_id=f"aisle-serving-{topic}",
+        acks=1,
+        max_block_ms=2000,
+        request_timeout_ms=5000,
+        retries=retries,
+        linger_ms=2,
+    )
+
+
+# ----------------------------------------------------------------------------- online store probes
+
+
+def redis_reachable(settings: Settings, timeout_s: float = 0.25) -> bool:
+    import redis
+
+    from aisle.core.endpoints import redis_url
+
+    try:
+        client = redis.Redis.from_url(
+            redis_url(settings), socket_connect_timeout=timeout_s, socket_timeout=timeout_s
+        )
+        try:
+            return bool(client.ping())
+        finally:
+            client.close()
+    except Exception:
+        return False
+
+
+def materialized_until(settings: Settings) -> datetime | None:
+    """How far item features were materialized (the Feast registry's watermark); None when unknown."""
+    try:
+        from feature_repo.feature_views import ITEM_FEATURES
+        from feature_repo.store import get_store
+
+        store = get_store(settings)
+        store.refresh_registry()
+        return store.get_feature_view(ITEM_FEATURES).most_recent_end_time
+    except Exception:
+        return None
