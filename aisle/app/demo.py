@@ -28,14 +28,14 @@ def run_demo(
 
     ensure_home(settings)
     stages: dict[str, Any] = {}
-    t = stage("1/6 services")
+    t = stage("1/7 services")
     stages["services"] = services_up(settings)
     stages["services"]["seconds"] = round(time.perf_counter() - t, 2)
 
-    stage("2/6 synthetic shop")
+    stage("2/7 synthetic shop")
     stages["generate"] = shop_jobs.generate(settings, {"users": users, "items": items, "days": days})
 
-    stage("3/6 ingestion: history from files, the last 20% live through Kafka")
+    stage("3/7 ingestion: history from files, the last 20% live through Kafka")
     ingest = ingest_jobs.replay_shop(settings)
     stages["ingest"] = ingest
     for name in ("batch", "stream"):
@@ -45,22 +45,27 @@ def run_demo(
             f"  quarantined {c['quarantined']:,}"
         )
 
-    stage("4/6 features: Spark → Feast offline store → Redis online store")
+    stage("4/7 features: Spark → Feast offline store → Redis online store")
     features = features_jobs.build(settings)
     stages["features"] = features
     for name, table in features["spark"]["tables"].items():
         err_console.print(f"{name:24} {table['rows']:>8,} rows")
     err_console.print(f"materialized to Redis    {features['materialize']['rows']:>8,} rows")
-    sample = _first_user(settings)
+    sample = first_user(settings)
     online = features_jobs.online(settings, {"user_id": sample})["user"]
     shown = {k.split("__")[1]: v for k, v in online.items() if k.endswith(("views_30d", "fav_category_30d"))}
     err_console.print(f"online features of {sample}: {shown}")
 
-    stage("5/6 models: the train_models DAG (Airflow dag.test) → MLflow registry")
+    stage("5/7 models: the train_models DAG (Airflow dag.test) → MLflow registry")
     stages["train"] = train_stage(settings)
 
-    stage("6/6 batch recommendations from the champion")
+    stage("6/7 batch recommendations from the champion")
     stages["recommend"] = recommend_stage(settings)
+
+    stage("7/7 serving: the BentoML service on the champion, every endpoint called")
+    from aisle.app.demo_serving import serving_stage
+
+    stages["serving"] = serving_stage(settings, first_user(settings), keep_running=keep_services)
 
     err_console.rule("[bold green]demo finished")
     err_console.print(f"state lives in        {settings.paths.home}")
@@ -77,13 +82,14 @@ def run_demo(
         f"MLflow                {settings.effective_mlflow_uri} (`mlflow ui --backend-store-uri ...`)"
     )
     err_console.print(f"recommendations       {stages['recommend']['out']}")
+    err_console.print(f"recommendation API    {stages['serving']['url']}/ (OpenAPI page)")
     err_console.print("next: `aisle services status`, `aisle services down` when you are done")
     if not keep_services:
         stages["services_down"] = services_down(settings)
     return {"home": str(settings.paths.home), "stages": stages}
 
 
-def _first_user(settings: Settings) -> str:
+def first_user(settings: Settings) -> str:
     import pyarrow.parquet as pq
 
     return str(

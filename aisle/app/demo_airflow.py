@@ -4,8 +4,9 @@ One trigger starts the loop: `generate_shop` publishes new event files, which sc
 whose lake asset schedules `build_features`. `train_models` is paused while the chain runs and then
 triggered with the demo's smaller training parameters (and a reason saying so), so the demo trains
 once, in a few minutes; its asset-triggered runs use the DAG's defaults. Batch recommendations are
-then written in-process from the registered policy. `aisle demo --no-airflow` keeps the in-process
-path (`aisle.app.demo`).
+then written in-process from the registered policy, and the recommendation service is started on the
+champion (the `deploy_service` run the new champion scheduled finds no service yet and is skipped).
+`aisle demo --no-airflow` keeps the in-process path (`aisle.app.demo`).
 """
 
 from __future__ import annotations
@@ -49,7 +50,7 @@ def run_demo_airflow(
         params = {"dag_id": dag_id, "after": since, "timeout_s": FOLLOW_TIMEOUT_S}
         return _checked(orchestration.follow(settings, params, progress=print_task_change))
 
-    t = stage("1/6 services: Redis, the Kafka-protocol broker and Airflow")
+    t = stage("1/7 services: Redis, the Kafka-protocol broker and Airflow")
     stages["services"] = services_up(settings)
     with err_console.status("starting Airflow (API server, scheduler, DAG processor)"):
         stages["airflow"] = airflow_up(settings)
@@ -61,7 +62,7 @@ def run_demo_airflow(
         client.set_paused(dag_id, False)
     since = datetime.now(UTC).isoformat()
 
-    stage("2/6 synthetic shop: trigger generate_shop")
+    stage("2/7 synthetic shop: trigger generate_shop")
     conf = {"users": users, "items": items, "days": days}
     stages["generate"] = _checked(
         orchestration.trigger(
@@ -71,7 +72,7 @@ def run_demo_airflow(
         )
     )
 
-    stage("3/6 ingestion: ingest_events, scheduled by the new files (asset aisle_raw_events)")
+    stage("3/7 ingestion: ingest_events, scheduled by the new files (asset aisle_raw_events)")
     stages["ingest"] = follow("ingest_events")
     batch = client.xcom("ingest_events", stages["ingest"]["run_id"], "stream")["batch"]
     err_console.print(
@@ -79,10 +80,10 @@ def run_demo_airflow(
         f"  quarantined {batch['quarantined']:,}"
     )
 
-    stage("4/6 features: build_features, scheduled by the lake (asset aisle_event_lake)")
+    stage("4/7 features: build_features, scheduled by the lake (asset aisle_event_lake)")
     stages["features"] = follow("build_features")
 
-    stage("5/6 models: train_models (demo parameters) → MLflow registry → aisle_champion")
+    stage("5/7 models: train_models (demo parameters) → MLflow registry → aisle_champion")
     dag = _checked(
         orchestration.trigger(
             settings,
@@ -97,8 +98,14 @@ def run_demo_airflow(
     )
     stages["train"] = training_report(settings, dag)
 
-    stage("6/6 batch recommendations from the champion")
+    stage("6/7 batch recommendations from the champion")
     stages["recommend"] = recommend_stage(settings)
+
+    stage("7/7 serving: the BentoML service on the champion, every endpoint called")
+    from aisle.app.demo import first_user
+    from aisle.app.demo_serving import serving_stage
+
+    stages["serving"] = serving_stage(settings, first_user(settings), keep_running=keep_services)
 
     err_console.rule("[bold green]demo finished")
     print_login(stages["airflow"])
@@ -106,6 +113,7 @@ def run_demo_airflow(
     err_console.print(f"event lake            {settings.paths.lake}")
     err_console.print(f"MLflow                {settings.effective_mlflow_uri}")
     err_console.print(f"recommendations       {stages['recommend']['out']}")
+    err_console.print(f"recommendation API    {stages['serving']['url']}/ (OpenAPI page)")
     err_console.print(
         "next: `aisle dags trigger DAG_ID --conf '{...}' --wait`, `aisle services down` when done"
     )

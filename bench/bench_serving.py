@@ -1,0 +1,214 @@
+"""The recommendation service under closed-loop load: /recommend (full pipeline) beside /constant.
+
+For each worker count and each concurrency (1, 8, 32), ``c`` clients each send one request, wait for the
+answer, and send the next, for ``--seconds`` per endpoint; every request's latency is recorded (no
+sampling). /constant is the same service answering a fixed list: the framework's ceiling on this
+machine, measured in the same run. Also reported: start-up time to /readyz, RSS per worker, and the mean
+time per pipeline stage (from the service's own Prometheus histograms).
+
+    .venv/bin/python bench/bench_serving.py                 # builds a shop + champion under a temp home
+    .venv/bin/python bench/bench_serving.py --home var      # uses the champion already in var/
+    .venv/bin/python bench/bench_serving.py --seconds 5 --workers 1   # a quick look
+
+Targets (issue #12, this 2-core machine, load generator included): c=1 p99 ≤ 10 ms; c=8 p99 < 25 ms and
+max < 100 ms; /recommend throughput ≥ 0.5 × /constant.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import random
+import re
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import contextlib
+
+from _common import report
+
+from aisle.app.server import ServiceProcess, running_service
+from aisle.app.services import embedded_services, free_port
+from aisle.core.settings import Settings, load_settings
+
+CONCURRENCY = (1, 8, 32)
+
+
+def build_home(settings: Settings, users: int, items: int, days: int) -> None:
+    """The real pipeline, small: generate → ingest → Spark features + materialize → train + register."""
+    from aisle.app.jobs import features, ingest, models, shop
+
+    shop.generate(settings, {"users": users, "items": items, "days": days, "seed": 42})
+    ingest.batch(settings, {"sources": [str(settings.paths.raw / "shop")]})
+    features.build(settings)
+    models.train(settings, {"models": "popularity,trending,cooccurrence,two_tower,wide_deep", "epochs": 3})
+
+
+def pick_users(settings: Settings, n: int = 500) -> list[str]:
+    from models.data import load_events
+
+    events = load_events(settings)
+    users = events["user_id"].drop_duplicates().tolist()
+    random.Random(0).shuffle(users)
+    return users[: n - n // 10] + [f"bench-new-{i}" for i in range(n // 10)]  # 10% unknown shoppers
+
+
+def _request(path: str, body: dict[str, Any] | None) -> bytes:
+    data = json.dumps(body or {}).encode()
+    head = (
+        f"POST {path} HTTP/1.1\r\nHost: bench\r\nContent-Type: application/json\r\n"
+        f"Content-Length: {len(data)}\r\nConnection: keep-alive\r\n\r\n"
+    )
+    return head.encode() + data
+
+
+async def _read_response(reader: asyncio.StreamReader) -> int:
+    head = await reader.readuntil(b"\r\n\r\n")
+    status = int(head.split(b" ", 2)[1])
+    match = re.search(rb"content-length:\s*(\d+)", head, re.IGNORECASE)
+    if match:
+        await reader.readexactly(int(match.group(1)))
+    return status
+
+
+async def _client(
+    port: int, requests: list[bytes], until: float, out: list[float], errors: list[int]
+) -> None:
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    n = 0
+    try:
+        while time.perf_counter() < until:
+            payload = requests[n % len(requests)]
+            n += 1
+            started = time.perf_counter()
+            try:
+                writer.write(payload)
+                await writer.drain()
+                status = await _read_response(reader)
+            except (OSError, asyncio.IncompleteReadError):
+                errors.append(0)
+                writer.close()
+                reader, writer = await asyncio.open_connection("127.0.0.1", port)
+                continue
+            out.append(time.perf_counter() - started)
+            if status != 200:
+                errors.append(status)
+    finally:
+        writer.close()
+
+
+async def _run(
+    port: int, requests: list[bytes], concurrency: int, seconds: float
+) -> tuple[list[float], list[int]]:
+    latencies: list[float] = []
+    errors: list[int] = []
+    until = time.perf_counter() + seconds
+    offset = [requests[i::concurrency] or requests for i in range(concurrency)]
+    await asyncio.gather(*(_client(port, offset[i], until, latencies, errors) for i in range(concurrency)))
+    return latencies, errors
+
+
+def load(port: int, requests: list[bytes], concurrency: int, seconds: float) -> dict[str, Any]:
+    latencies, errors = asyncio.run(_run(port, requests, concurrency, seconds))
+    ms = np.asarray(latencies) * 1000
+    return {
+        "requests": len(ms),
+        "rps": round(len(ms) / seconds, 1),
+        "p50_ms": round(float(np.percentile(ms, 50)), 2) if len(ms) else None,
+        "p99_ms": round(float(np.percentile(ms, 99)), 2) if len(ms) else None,
+        "max_ms": round(float(ms.max()), 2) if len(ms) else None,
+        "errors": len(errors),
+    }
+
+
+def stage_means(metrics_text: str) -> dict[str, tuple[float, float]]:
+    """stage → (sum seconds, count) from the aisle_stage_seconds histogram."""
+    out: dict[str, list[float]] = {}
+    for line in metrics_text.splitlines():
+        m = re.match(r'aisle_stage_seconds_(sum|count)\{stage="(\w+)"\} ([0-9.eE+-]+)', line)
+        if m:
+            out.setdefault(m.group(2), [0.0, 0.0])[["sum", "count"].index(m.group(1))] += float(m.group(3))
+    return {k: (v[0], v[1]) for k, v in out.items()}
+
+
+def rss_mb(service: ServiceProcess) -> dict[str, float]:
+    import psutil
+
+    out = {"parent": round(psutil.Process(service.pid).memory_info().rss / 2**20, 1)}
+    for i, pid in enumerate(service.remember_workers()):
+        with contextlib.suppress(psutil.Error):
+            out[f"worker{i}"] = round(psutil.Process(pid).memory_info().rss / 2**20, 1)
+    return out
+
+
+def bench_service(settings: Settings, workers: int, threads: int, seconds: float, users: list[str]) -> None:
+    from serving.client import call
+
+    port = free_port()
+    recommend = [_request("/recommend", {"user_id": u, "k": 10}) for u in users]
+    constant = [_request("/constant", None)]
+    with running_service(settings, port, workers=workers, threads=threads) as service:
+        report("serving.startup", workers=workers, ready_seconds=round(service.ready_seconds or 0, 2))
+        load(port, recommend, 4, min(5.0, seconds))  # warm-up: first TF calls, allocator, caches
+        for concurrency in CONCURRENCY:
+            base = load(port, constant, concurrency, seconds)
+            before = stage_means(str(call(service.url, "/metrics").body))
+            full = load(port, recommend, concurrency, seconds)
+            after = stage_means(str(call(service.url, "/metrics").body))
+            stages = {
+                stage: round(
+                    (after[stage][0] - before.get(stage, (0, 0))[0])
+                    / max(after[stage][1] - before.get(stage, (0, 0))[1], 1)
+                    * 1000,
+                    3,
+                )
+                for stage in after
+            }
+            ratio = round(full["rps"] / base["rps"], 3) if base["rps"] else None
+            report("serving.constant", workers=workers, threads=threads, concurrency=concurrency, **base)
+            report(
+                "serving.recommend",
+                workers=workers,
+                threads=threads,
+                concurrency=concurrency,
+                **full,
+                rps_vs_constant=ratio,
+                stage_mean_ms=stages,
+            )
+        report("serving.memory", workers=workers, rss_mb=rss_mb(service))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--home", help="AISLE_HOME with a registered champion (default: build one)")
+    parser.add_argument("--seconds", type=float, default=30.0)
+    parser.add_argument("--workers", default="1,2", help="worker counts to compare, e.g. 1,2")
+    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--users", type=int, default=5000)
+    parser.add_argument("--items", type=int, default=2000)
+    args = parser.parse_args()
+    os.environ.setdefault("BENTOML_DO_NOT_TRACK", "true")
+    home = Path(args.home) if args.home else Path(tempfile.mkdtemp(prefix="aisle-bench-serving-"))
+    settings = load_settings(home=home)
+    with embedded_services(settings):
+        from models import registry
+
+        if registry.alias_version(settings, registry.CHAMPION) is None:
+            started = time.perf_counter()
+            build_home(settings, args.users, args.items, 30)
+            report("serving.setup", home=str(home), seconds=round(time.perf_counter() - started, 1))
+        users = pick_users(settings)
+        for workers in [int(w) for w in args.workers.split(",")]:
+            bench_service(settings, workers, args.threads, args.seconds, users)
+
+
+if __name__ == "__main__":
+    main()
