@@ -63,6 +63,7 @@ class GroupConsumer:
         self.member_file = settings.paths.run / "consumers" / f"{os.getpid()}-{id(self)}.json"
         self.outage = Outage(self)
         self._connect()
+        self._report_lost()  # a restart before this run started counts too
 
     # ------------------------------------------------------------------------- connection
 
@@ -100,8 +101,11 @@ class GroupConsumer:
         self.epoch = epoch
         self.guard.clear()  # the new broker's offsets start again at 0
         self.pending.clear()
-        self.ledger.record_produced(self.topic, {})  # opens the new epoch, keeping the old as "previous"
-        lost = self.ledger.lost_in_restart(self.group, self.topic)
+        self._report_lost()
+
+    def _report_lost(self) -> None:
+        self.ledger.roll()  # opens the current epoch, keeping the old one as "previous"
+        lost = self.ledger.take_lost(self.group, self.topic)
         if lost:
             self.lost += lost
             log.warning(

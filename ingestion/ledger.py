@@ -76,7 +76,30 @@ class Ledger:
         committed = _positions(previous.get("committed", {}).get(group, {}).get(topic, {}))
         return sum(max(n - committed.get(p, 0), 0) for p, n in produced.items())
 
+    def take_lost(self, group: str, topic: str) -> int:
+        """:meth:`lost_in_restart`, once per group: the first consumer of the group after a restart
+        reports the loss, later runs do not report it again."""
+        previous = self.load().get("previous") or {}
+        if group in previous.get("reported", {}).get(topic, []):
+            return 0
+        lost = self.lost_in_restart(group, topic)
+        if lost:
+            self._update(
+                lambda data: (
+                    (data.get("previous") or {})
+                    .setdefault("reported", {})
+                    .setdefault(topic, [])
+                    .append(group)
+                )
+            )
+        return lost
+
     # --- writing
+    def roll(self) -> None:
+        """Open the current broker epoch if the file still describes an older one."""
+        if self.load().get("epoch") != broker_epoch(self.settings):
+            self._update(lambda data: None)
+
     def record_produced(self, topic: str, positions: Positions) -> None:
         self._update(lambda data: _raise(data.setdefault("produced", {}).setdefault(topic, {}), positions))
 

@@ -28,6 +28,8 @@ ADVICE: Final = {
     "item_id not in catalog": "ingest the catalog first (or pass --catalog), or add the missing items",
     "missing column": "rename the columns to the event schema (event_id, event_type, user_id, item_id, ts) "
     "or use `aisle data import` for interaction exports",
+    "malformed JSON": "JSON Lines needs one object per line (a JSON array or pretty-printed JSON is not "
+    "JSON Lines)",
     "event_type not in allowed set": "map the event types to view, add_to_cart, remove_from_cart, purchase, "
     "wishlist, rating or click",
 }

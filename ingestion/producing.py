@@ -7,6 +7,7 @@ is counted. A run with unacknowledged events has failed, and its summary says ho
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -23,6 +24,8 @@ from ingestion.readers import read_file
 
 #: How long one send may block for room in the buffer or for metadata before the broker counts as gone.
 MAX_BLOCK_MS = 10_000
+#: How long the last sends may take to be acknowledged at the end of a run.
+FLUSH_S = 15
 
 
 def events_to_json_lines(events: pa.Table) -> list[bytes]:
@@ -53,7 +56,9 @@ def produce_messages(
     bootstrap = kafka_bootstrap(settings)
     topic = settings.events_topic
     ensure_topic(bootstrap, topic)
-    producer = new_producer(bootstrap, max_block_ms=MAX_BLOCK_MS)
+    producer = new_producer(
+        bootstrap, max_block_ms=MAX_BLOCK_MS, request_timeout_ms=10_000, delivery_timeout_ms=FLUSH_S * 1000
+    )
     started = time.perf_counter()
     futures: list[Any] = []
     stopped: str | None = None
@@ -73,11 +78,12 @@ def produce_messages(
                 ahead = (lo + len(chunk)) / rate - (time.perf_counter() - started)
                 if ahead > 0:
                     time.sleep(ahead)
-        producer.flush(timeout=30)
+        producer.flush(timeout=FLUSH_S)
     except KafkaError as exc:
         stopped = stopped or type(exc).__name__
     finally:
-        producer.close(timeout=5)
+        with contextlib.suppress(KafkaError):
+            producer.close(timeout=5)
     acked, positions = _acknowledged(futures)
     if positions:
         Ledger(settings).record_produced(topic, positions)

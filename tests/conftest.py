@@ -21,6 +21,21 @@ def embedded_settings(tmp_path: Path) -> Settings:
     return load_settings(home=tmp_path / "aisle", profile="embedded", redis_url=None, kafka_bootstrap=None)
 
 
+@pytest.fixture
+def cli_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    """The CLI (``get_settings``) on a private AISLE_HOME, with no other AISLE_* setting of the machine."""
+    import os
+
+    from aisle.core.settings import get_settings
+
+    for key in [k for k in os.environ if k.startswith("AISLE_")]:
+        monkeypatch.delenv(key)
+    monkeypatch.setenv("AISLE_HOME", str(tmp_path / "home"))
+    get_settings.cache_clear()
+    yield tmp_path / "home"
+    get_settings.cache_clear()
+
+
 @pytest.fixture(scope="session")
 def services_settings(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Settings]:
     """One Redis and one broker for the whole session, for integration tests that just need them.

@@ -7,8 +7,6 @@ epoch seconds from the 1990s); no setting is changed for it.
 from __future__ import annotations
 
 import json
-import os
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +15,7 @@ import pytest
 from typer.testing import CliRunner
 
 from aisle.app.cli import app
-from aisle.core.settings import Settings, get_settings, load_settings
+from aisle.core.settings import Settings, load_settings
 from ingestion.importing import import_history
 from ingestion.lake import EventLake, Quarantine
 
@@ -44,23 +42,12 @@ def ratings_log(path: Path, rows: int = 2_000, seed: int = 0) -> Path:
     return path
 
 
-@pytest.fixture
-def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
-    """A fresh AISLE_HOME with no AISLE_* setting but the home itself."""
-    for key in [k for k in os.environ if k.startswith("AISLE_")]:
-        monkeypatch.delenv(key)
-    monkeypatch.setenv("AISLE_HOME", str(tmp_path / "home"))
-    get_settings.cache_clear()
-    yield tmp_path / "home"
-    get_settings.cache_clear()
-
-
 def last_json(output: str) -> dict[str, Any]:
     line: dict[str, Any] = json.loads(output.strip().splitlines()[-1])
     return line
 
 
-def test_public_ratings_log_imports_with_no_setting_changed(home: Path, tmp_path: Path) -> None:
+def test_public_ratings_log_imports_with_no_setting_changed(cli_home: Path, tmp_path: Path) -> None:
     path = ratings_log(tmp_path / "ratings.csv")
     n = len(path.read_text().splitlines()) - 1
     result = runner.invoke(app, ["data", "import", "--interactions", str(path)])
@@ -70,7 +57,7 @@ def test_public_ratings_log_imports_with_no_setting_changed(home: Path, tmp_path
     assert summary["read"] == n and summary["accepted"] == n and summary["quarantined"] == 0
     assert summary["timestamps"] == {"epoch seconds": n}
     assert summary["mapping"]["fields"]["event_type"].startswith("'rating' where rating is given")
-    lake = EventLake(home / "lake").read()
+    lake = EventLake(cli_home / "lake").read()
     assert set(lake["event_type"].to_pylist()) == {"rating"}
     assert sorted(set(lake["value"].to_pylist())) == [1.0, 2.0, 3.0, 4.0, 5.0]
     years = {t.year for t in lake["ts"].to_pylist()}
@@ -81,7 +68,7 @@ def test_public_ratings_log_imports_with_no_setting_changed(home: Path, tmp_path
     assert last_json(again.stdout)["duplicates"] == n
 
 
-def test_shop_opening_still_guards_live_files(home: Path, tmp_path: Path) -> None:
+def test_shop_opening_still_guards_live_files(cli_home: Path, tmp_path: Path) -> None:
     """1990s events in the event schema through `ingest batch` are refused, with the setting named."""
     path = tmp_path / "old-events.csv"
     path.write_text(
@@ -113,7 +100,7 @@ def test_shop_opening_still_guards_live_files(home: Path, tmp_path: Path) -> Non
     ids=["missing-column", "all-bad-types"],
 )
 def test_a_batch_that_is_all_bad_exits_1_with_the_reason(
-    home: Path, tmp_path: Path, content: str, reason: str
+    cli_home: Path, tmp_path: Path, content: str, reason: str
 ) -> None:
     path = tmp_path / "bad.csv"
     path.write_text(content)
@@ -139,7 +126,7 @@ def test_no_row_passing_fails_even_when_refusal_is_off(tmp_path: Path) -> None:
     assert "value out of range 1..5 for rating ×2" in summary["problem"]
 
 
-def test_dry_run_shows_the_mapping_and_writes_nothing(home: Path, tmp_path: Path) -> None:
+def test_dry_run_shows_the_mapping_and_writes_nothing(cli_home: Path, tmp_path: Path) -> None:
     path = tmp_path / "export.csv"
     path.write_text(
         "visitorid,itemid,event,timestamp,transactionid\n"
@@ -152,7 +139,7 @@ def test_dry_run_shows_the_mapping_and_writes_nothing(home: Path, tmp_path: Path
     )
     result = runner.invoke(app, ["data", "import", "--interactions", str(path), "--dry-run"])
     assert result.exit_code == 0, result.output
-    assert not home.exists()  # not the lake, not the quarantine, not even the home
+    assert not cli_home.exists()  # not the lake, not the quarantine, not even the home
     summary = last_json(result.stdout)
     assert summary["dry_run"] is True and summary["read"] == 6
     assert summary["would_accept"] == 5 and summary["would_quarantine"] == 1
@@ -167,12 +154,12 @@ def test_dry_run_shows_the_mapping_and_writes_nothing(home: Path, tmp_path: Path
     # the real import then does what the dry run said, mapping RetailRocket's names
     real = runner.invoke(app, ["data", "import", "--interactions", str(path)])
     assert real.exit_code == 0, real.output
-    lake = EventLake(home / "lake").read()
+    lake = EventLake(cli_home / "lake").read()
     assert sorted(lake["event_type"].to_pylist()) == ["add_to_cart", "purchase", "view", "view", "view"]
-    assert Quarantine(home / "quarantine").read().num_rows == 1
+    assert Quarantine(cli_home / "quarantine").read().num_rows == 1
 
 
-def test_dry_run_fails_when_the_import_would(home: Path, tmp_path: Path) -> None:
+def test_dry_run_fails_when_the_import_would(cli_home: Path, tmp_path: Path) -> None:
     path = tmp_path / "ratings.csv"
     path.write_text("user_id,item_id,rating,timestamp\n1,2,9,874724710\n1,3,7,874724711\n")
     result = runner.invoke(app, ["data", "import", "--interactions", str(path), "--dry-run"])
@@ -181,7 +168,7 @@ def test_dry_run_fails_when_the_import_would(home: Path, tmp_path: Path) -> None
     assert summary["ok"] is False and summary["would_quarantine"] == 2
     words = " ".join(result.output.split())
     assert "value out of range 1..5 for rating ×2" in words and "nothing was written" in words
-    assert not home.exists()
+    assert not cli_home.exists()
 
 
 def test_settings_of_the_shop_do_not_touch_imports(tmp_path: Path) -> None:
