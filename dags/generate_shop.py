@@ -33,6 +33,8 @@ RAW = Asset(name=RAW_EVENTS_ASSET[0], uri=RAW_EVENTS_ASSET[1])
             "seed": "Random seed: the same seed gives the same shop",
             "start": ("First day of the period (UTC), YYYY-MM-DD", {"format": "date"}),
             "format": ("Event file format", {"enum": list(shop.EVENT_FORMATS)}),
+            "shift": ("Drift on purpose from shift_at on (null: none)", {"enum": [None, *shop.SHIFTS]}),
+            "shift_at": ("Day of the period (0 = the first) from which the shift applies", {"minimum": 1}),
         },
     ),
     doc_md=__doc__,

@@ -45,6 +45,13 @@ def register(app: typer.Typer, handles_errors: Callable[[Any], Any]) -> None:
         out: Annotated[
             Path | None, typer.Option(help="Output directory (default: $AISLE_HOME/raw/shop).")
         ] = None,
+        shift: Annotated[
+            str | None,
+            typer.Option(help="Drift on purpose from --shift-at on: taste, prices or new-items."),
+        ] = None,
+        shift_at: Annotated[
+            int | None, typer.Option(help="Day of the period (0 = first) from which --shift applies.")
+        ] = None,
     ) -> None:
         """Generate a synthetic shop: catalog, users and events in the event schema."""
         from aisle.app.jobs import shop
@@ -57,9 +64,11 @@ def register(app: typer.Typer, handles_errors: Callable[[Any], Any]) -> None:
             start=start,
             format=fmt,
             out=str(out) if out else None,
+            shift=shift,
+            shift_at=shift_at,
         )
         params.shop_config()  # bad sizes or dates fail before the progress bar appears
-        with staged_progress("generate", list(shop.GENERATE_STAGES)) as step:
+        with staged_progress("generate", params.stages()) as step:
             summary = shop.generate(get_settings(), params, progress=step)
         emit_summary("data.generate", summary)
 

@@ -30,6 +30,7 @@ import pyarrow.parquet as pq
 
 from aisle.core.errors import BadInput
 from ingestion.synthetic.funnel import Rates, assemble_events, run_funnel
+from ingestion.synthetic.shift import SHIFT_STREAM, Shift, launch_items, raise_prices, shift_taste
 from ingestion.synthetic.simulate import (
     DAY_US,
     Catalog,
@@ -61,6 +62,8 @@ class ShopConfig:
     rating_rate: float = 0.25  # purchases that are rated later
     wishlist_rate: float = 0.008
     remove_rate: float = 0.12  # carts that are removed again (when not bought)
+    shift: str | None = None  # drift on purpose: taste, prices or new-items (ingestion.synthetic.shift)
+    shift_at: int | None = None  # ... from this day of the period on (0 = the first day)
 
     def validate(self) -> None:
         if self.users < 1:
@@ -75,10 +78,24 @@ class ShopConfig:
             start = self.start_dt
         except ValueError:
             raise BadInput(f"--start must be a date like 2026-01-05 (got {self.start!r})") from None
+        self._validate_shift()
         end = start + timedelta(days=self.days)
         if end > datetime.now(UTC):
             raise BadInput(
                 f"the simulated period would end in the future ({end:%Y-%m-%d}); pass an earlier --start"
+            )
+
+    def _validate_shift(self) -> None:
+        from ingestion.synthetic.shift import SHIFTS
+
+        if (self.shift is None) != (self.shift_at is None):
+            raise BadInput("--shift and --shift-at go together: say what changes and from which day")
+        if self.shift is not None and self.shift not in SHIFTS:
+            raise BadInput(f"--shift must be one of {', '.join(SHIFTS)} (got {self.shift!r})")
+        if self.shift_at is not None and not 0 < self.shift_at < self.days:
+            raise BadInput(
+                f"--shift-at must be a day after the first and before --days {self.days} "
+                f"(got {self.shift_at})"
             )
 
     @property
@@ -126,6 +143,18 @@ def generate_shop(config: ShopConfig, progress: Progress | None = None) -> Shop:
     sessions = draw_sessions(users, period, config.sessions_per_user_day, config.seed, rng)
     step("views")
     views = draw_views(catalog, users, sessions, period, config.views_per_session, rng)
+    shift = (
+        Shift.from_day(config.shift, config.shift_at, period) if config.shift and config.shift_at else None
+    )
+    shift_latent: dict[str, np.ndarray] = {}
+    if shift is not None and shift.kind != "prices":
+        step("shift")
+        shift_rng = np.random.default_rng([config.seed, SHIFT_STREAM])  # the main draws stay as they were
+        if shift.kind == "taste":
+            views, trend = shift_taste(catalog, users, views, period, shift, shift_rng)
+            shift_latent["shift_trend"] = trend.astype(np.float32)
+        else:
+            catalog, views = launch_items(catalog, users, views, shift, shift_rng)
     step("funnel")
     rates = Rates(
         cart=config.cart_rate,
@@ -138,11 +167,16 @@ def generate_shop(config: ShopConfig, progress: Progress | None = None) -> Shop:
     funnel = run_funnel(catalog, views, period, rates, rng)
     step("events")
     events = assemble_events(catalog, users, sessions, views, funnel, period, rates.remove, config.seed, rng)
+    if shift is not None:
+        if shift.kind == "prices":
+            step("shift")
+            catalog, events = raise_prices(catalog, events, shift)
+        shift_latent["shift_at_us"] = np.array([shift.at_us], dtype=np.int64)
     return Shop(
         catalog=catalog.table,
         users=users.table,
         events=events,
-        latent=_latent_truth(catalog, users),
+        latent={**_latent_truth(catalog, users), **shift_latent},
         config=config,
     )
 

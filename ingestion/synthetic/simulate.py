@@ -345,7 +345,7 @@ def _view_leaves(
     return v_leaf
 
 
-def _pick_items(
+def pick_items(
     catalog: Catalog,
     users: Users,
     v_user: np.ndarray,
@@ -392,7 +392,7 @@ def draw_views(
     sess_first = np.flatnonzero(np.r_[True, v_sess[1:] != v_sess[:-1]])
     v_time = sessions.start_us[v_sess] + segment_cumsum(gaps, sess_first) - gaps[sess_first].repeat(n_views)
     v_week = np.minimum((v_time - period.start_us) // WEEK_US, period.n_weeks - 1)
-    v_item = _pick_items(catalog, users, v_user, v_leaf, v_week, rng)
+    v_item = pick_items(catalog, users, v_user, v_leaf, v_week, rng)
     # an item must exist before anyone looks at it: fall back to the leaf's oldest item
     too_early = catalog.created_us[v_item] >= v_time
     v_item[too_early] = catalog.leaf_lo[v_leaf[too_early]]

@@ -4,15 +4,18 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, fields
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 from aisle.app.jobs import Step, parse_params
 from aisle.core.errors import BadInput
 from aisle.core.settings import Settings, ensure_home
+from ingestion.synthetic.shift import SHIFTS  # the trigger form's choices
 
 EVENT_FORMATS = ("parquet", "jsonl", "csv")
-#: The progress stages of ``generate`` (the generator's own steps, then writing).
+#: The progress stages of ``generate`` (the generator's own steps, then writing); ``shift`` only runs
+#: when a drift is asked for.
 GENERATE_STAGES = ("catalog", "users", "sessions", "views", "funnel", "events", "write")
 
 
@@ -25,6 +28,14 @@ class GenerateParams:
     start: str = "2026-01-05"
     format: str = "parquet"
     out: str | None = None  # default: $AISLE_HOME/raw/shop
+    shift: str | None = None  # taste | prices | new-items: drift on purpose ...
+    shift_at: int | None = None  # ... from this day of the period on
+
+    def stages(self) -> list[str]:
+        """The progress stages this generation goes through."""
+        if not self.shift:
+            return list(GENERATE_STAGES)
+        return [*GENERATE_STAGES[:-1], "shift", GENERATE_STAGES[-1]]
 
     def __post_init__(self) -> None:
         if self.format not in EVENT_FORMATS:
@@ -52,9 +63,14 @@ def generate(settings: Settings, params: Any = None, *, progress: Step | None = 
         progress("write")
     out = Path(p.out) if p.out else settings.paths.raw / "shop"
     paths = write_shop(shop, out, p.format)
+    shift = None
+    if config.shift:
+        begins = config.start_dt + timedelta(days=config.shift_at or 0)
+        shift = {"kind": config.shift, "day": config.shift_at, "from": begins.date().isoformat()}
     return {
         **shop.summary(),
         "seed": config.seed,
+        "shift": shift,
         "paths": paths,
         "seconds": round(time.perf_counter() - started, 3),
     }
