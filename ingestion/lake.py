@@ -22,6 +22,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
@@ -258,6 +259,20 @@ class _PartStore:
     def count(self) -> int:
         parts = self.parts()
         return ds.dataset(parts, format="parquet").count_rows() if parts else 0
+
+    def read_range(
+        self, column: str, start: datetime, end: datetime, columns: list[str] | None = None
+    ) -> pa.Table:
+        """Rows with ``start <= column < end``, reading only the day partitions that can hold them."""
+        first, last = start.astimezone(UTC).date().isoformat(), end.astimezone(UTC).date().isoformat()
+        parts = [p for p in self.parts() if first <= p.parent.name.split("=", 1)[1] <= last]
+        schema = self.schema if columns is None else pa.schema([self.schema.field(c) for c in columns])
+        if not parts:
+            return schema.empty_table()
+        kind = self.schema.field(column).type
+        field = ds.field(column)
+        where = (field >= pa.scalar(start, kind)) & (field < pa.scalar(end, kind))
+        return ds.dataset(parts, format="parquet", schema=self.schema).to_table(columns=columns, filter=where)
 
 
 class EventLake(_PartStore):

@@ -18,6 +18,7 @@ import pyarrow as pa
 from aisle.core.errors import AisleError
 from aisle.core.schemas import EVENT_SCHEMA, REJECTED_SCHEMA, USER_SCHEMA
 from aisle.core.settings import Settings, ensure_home
+from ingestion.ingest_log import record_batch
 from ingestion.lake import EventLake, Quarantine, WriteCounts
 from ingestion.outcomes import batch_problem, reason_counts
 from ingestion.parsing import USERS, parse
@@ -151,7 +152,11 @@ class Ingester:
                 conflicts=int(conflicted[k].sum()),
             )
             counts.check(result.source)
-            outcomes.append(BatchOutcome(counts, gate.good, refused, rate, reason_counts(bad)))
+            reasons = reason_counts(bad)
+            record_batch(
+                self.settings.paths.ingest_log, result.source, counts.as_dict(), bad.num_rows, reasons
+            )
+            outcomes.append(BatchOutcome(counts, gate.good, refused, rate, reasons))
         return outcomes
 
     def _conflicts(self, result: ReadResult, gate: GateResult, conflict: np.ndarray) -> pa.Table:

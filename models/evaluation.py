@@ -135,6 +135,11 @@ def ranking_metrics(recommended: Sequence[str], relevant: Mapping[str, int], k: 
     }
 
 
+def precision_at_k(recommended: Sequence[str], relevant: Mapping[str, int], k: int) -> float:
+    """Hits in the top ``k`` over ``k`` (not over the list's length): a short list is not flattered."""
+    return sum(1 for item in list(recommended)[:k] if relevant.get(item, 0) > 0) / k
+
+
 def intra_list_diversity(recommended: Sequence[str], category: Mapping[str, str]) -> float:
     """1 - share of item pairs in the list that share a top-level category (NaN below two items).
 

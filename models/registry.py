@@ -50,27 +50,33 @@ def _mlflow(settings: Settings) -> Any:
     return mlflow
 
 
-def experiment_id(settings: Settings) -> str:
-    """The ``aisle`` experiment, created with its artifacts under ``$AISLE_HOME/mlflow/artifacts``."""
+def experiment_id(settings: Settings, name: str = EXPERIMENT) -> str:
+    """An experiment (``aisle`` by default), created with its artifacts under ``$AISLE_HOME/mlflow``."""
     mlflow = _mlflow(settings)
-    existing = mlflow.get_experiment_by_name(EXPERIMENT)
+    existing = mlflow.get_experiment_by_name(name)
     if existing is not None:
         return str(existing.experiment_id)
     location = (settings.paths.mlflow / "artifacts").resolve().as_uri()
-    return str(mlflow.create_experiment(EXPERIMENT, artifact_location=location))
+    return str(mlflow.create_experiment(name, artifact_location=location))
 
 
 def client(settings: Settings) -> Any:
     return _mlflow(settings).MlflowClient()
 
 
-def start_run(settings: Settings, name: str, run_id: str | None = None, parent: str | None = None) -> Any:
-    """Start (or resume, given ``run_id``) a run in the aisle experiment; nested under ``parent``."""
+def start_run(
+    settings: Settings,
+    name: str,
+    run_id: str | None = None,
+    parent: str | None = None,
+    experiment: str = EXPERIMENT,
+) -> Any:
+    """Start (or resume, given ``run_id``) a run in ``experiment`` (aisle); nested under ``parent``."""
     mlflow = _mlflow(settings)
     if run_id is not None:
         return mlflow.start_run(run_id=run_id)
     tags = {"mlflow.parentRunId": parent} if parent else None
-    return mlflow.start_run(experiment_id=experiment_id(settings), run_name=name, tags=tags)
+    return mlflow.start_run(experiment_id=experiment_id(settings, experiment), run_name=name, tags=tags)
 
 
 def log_frame(settings: Settings, frame: pd.DataFrame, artifact_file: str) -> None:

@@ -298,6 +298,10 @@ cli_ingest.register(app, handles_errors)
 cli_models.register(app, handles_errors)
 cli_airflow.register(app, dags_app, handles_errors)
 
+from aisle.app import cli_monitor  # noqa: E402 - needs handles_errors and app from above
+
+cli_monitor.register(app, handles_errors)
+
 from aisle.app import cli_experiments  # noqa: E402 - needs handles_errors and app from above
 
 cli_experiments.register(app, handles_errors)

@@ -28,14 +28,14 @@ def run_demo(
 
     ensure_home(settings)
     stages: dict[str, Any] = {}
-    t = stage("1/7 services")
+    t = stage("1/8 services")
     stages["services"] = services_up(settings)
     stages["services"]["seconds"] = round(time.perf_counter() - t, 2)
 
-    stage("2/7 synthetic shop")
+    stage("2/8 synthetic shop")
     stages["generate"] = shop_jobs.generate(settings, {"users": users, "items": items, "days": days})
 
-    stage("3/7 ingestion: history from files, the last 20% live through Kafka")
+    stage("3/8 ingestion: history from files, the last 20% live through Kafka")
     ingest = ingest_jobs.replay_shop(settings)
     stages["ingest"] = ingest
     for name in ("batch", "stream"):
@@ -45,7 +45,7 @@ def run_demo(
             f"  quarantined {c['quarantined']:,}"
         )
 
-    stage("4/7 features: Spark → Feast offline store → Redis online store")
+    stage("4/8 features: Spark → Feast offline store → Redis online store")
     features = features_jobs.build(settings)
     stages["features"] = features
     for name, table in features["spark"]["tables"].items():
@@ -56,16 +56,19 @@ def run_demo(
     shown = {k.split("__")[1]: v for k, v in online.items() if k.endswith(("views_30d", "fav_category_30d"))}
     err_console.print(f"online features of {sample}: {shown}")
 
-    stage("5/7 models: the train_models DAG (Airflow dag.test) → MLflow registry")
+    stage("5/8 models: the train_models DAG (Airflow dag.test) → MLflow registry")
     stages["train"] = train_stage(settings)
 
-    stage("6/7 batch recommendations from the champion")
+    stage("6/8 batch recommendations from the champion")
     stages["recommend"] = recommend_stage(settings)
 
-    stage("7/7 serving: the BentoML service on the champion, every endpoint called")
+    stage("7/8 serving: the BentoML service on the champion, every endpoint called")
     from aisle.app.demo_serving import serving_stage
 
     stages["serving"] = serving_stage(settings, first_user(settings), keep_running=keep_services)
+
+    stage("8/8 monitoring: a week of drift and quality reports → Evidently workspace and UI")
+    stages["monitor"] = monitor_stage(settings)
 
     err_console.rule("[bold green]demo finished")
     err_console.print(f"state lives in        {settings.paths.home}")
@@ -83,9 +86,11 @@ def run_demo(
     )
     err_console.print(f"recommendations       {stages['recommend']['out']}")
     err_console.print(f"recommendation API    {stages['serving']['url']}/ (OpenAPI page)")
+    err_console.print(f"Evidently UI          {stages['monitor']['ui']} (`aisle monitor ui --stop` stops it)")
     err_console.print("next: `aisle services status`, `aisle services down` when you are done")
     if not keep_services:
         stages["services_down"] = services_down(settings)
+        stages["evidently_ui_down"] = stop_monitor_ui(settings)
     return {"home": str(settings.paths.home), "stages": stages}
 
 
@@ -162,3 +167,31 @@ def recommend_stage(settings: Settings, n_users: int = 200) -> dict[str, Any]:
         f"{summary['unknown_users']} unknown user(s) got cold-start lists"
     )
     return summary
+
+
+def monitor_stage(settings: Settings, days: int = 7) -> dict[str, Any]:
+    """A week of daily reports (the dashboards' history), then the UI over them; retraining is only
+    recorded here (the demo just trained)."""
+    from aisle.app.jobs import monitoring as monitoring_jobs
+
+    report = monitoring_jobs.report(settings, {"backfill": days, "retrain": False})
+    for name, share in report["drift_shares"].items():
+        shown = "skipped" if share is None else f"drift share {share:.2f}"
+        err_console.print(f"{name:14} {shown}")
+    for decision in report["triggers"]["decisions"]:
+        err_console.print(f"trigger {decision['cause']}: {decision['action']} ({decision['reason']})")
+    ui = monitoring_jobs.ui(settings, {})
+    err_console.print(f"Evidently UI: {ui['url']}  ({len(ui['projects'])} projects)")
+    return {
+        "as_of": report["as_of"],
+        "drift_shares": report["drift_shares"],
+        "decisions": report["triggers"]["decisions"],
+        "report_file": report["report_file"],
+        "ui": ui["url"],
+    }
+
+
+def stop_monitor_ui(settings: Settings) -> dict[str, Any]:
+    from aisle.app.jobs import monitoring as monitoring_jobs
+
+    return monitoring_jobs.ui(settings, {"stop": True})

@@ -16,7 +16,14 @@ from datetime import UTC, datetime
 from typing import Any
 
 from aisle.app.cli_airflow import print_failures, print_login, print_task_change
-from aisle.app.demo import DEMO_TRAIN_PARAMS, recommend_stage, stage, training_report
+from aisle.app.demo import (
+    DEMO_TRAIN_PARAMS,
+    monitor_stage,
+    recommend_stage,
+    stage,
+    stop_monitor_ui,
+    training_report,
+)
 from aisle.app.jobs import orchestration
 from aisle.core.console import err_console
 from aisle.core.errors import AisleError
@@ -50,7 +57,7 @@ def run_demo_airflow(
         params = {"dag_id": dag_id, "after": since, "timeout_s": FOLLOW_TIMEOUT_S}
         return _checked(orchestration.follow(settings, params, progress=print_task_change))
 
-    t = stage("1/7 services: Redis, the Kafka-protocol broker and Airflow")
+    t = stage("1/8 services: Redis, the Kafka-protocol broker and Airflow")
     stages["services"] = services_up(settings)
     with err_console.status("starting Airflow (API server, scheduler, DAG processor)"):
         stages["airflow"] = airflow_up(settings)
@@ -62,7 +69,7 @@ def run_demo_airflow(
         client.set_paused(dag_id, False)
     since = datetime.now(UTC).isoformat()
 
-    stage("2/7 synthetic shop: trigger generate_shop")
+    stage("2/8 synthetic shop: trigger generate_shop")
     conf = {"users": users, "items": items, "days": days}
     stages["generate"] = _checked(
         orchestration.trigger(
@@ -72,7 +79,7 @@ def run_demo_airflow(
         )
     )
 
-    stage("3/7 ingestion: ingest_events, scheduled by the new files (asset aisle_raw_events)")
+    stage("3/8 ingestion: ingest_events, scheduled by the new files (asset aisle_raw_events)")
     stages["ingest"] = follow("ingest_events")
     batch = client.xcom("ingest_events", stages["ingest"]["run_id"], "stream")["batch"]
     err_console.print(
@@ -80,10 +87,10 @@ def run_demo_airflow(
         f"  quarantined {batch['quarantined']:,}"
     )
 
-    stage("4/7 features: build_features, scheduled by the lake (asset aisle_event_lake)")
+    stage("4/8 features: build_features, scheduled by the lake (asset aisle_event_lake)")
     stages["features"] = follow("build_features")
 
-    stage("5/7 models: train_models (demo parameters) → MLflow registry → aisle_champion")
+    stage("5/8 models: train_models (demo parameters) → MLflow registry → aisle_champion")
     dag = _checked(
         orchestration.trigger(
             settings,
@@ -98,14 +105,17 @@ def run_demo_airflow(
     )
     stages["train"] = training_report(settings, dag)
 
-    stage("6/7 batch recommendations from the champion")
+    stage("6/8 batch recommendations from the champion")
     stages["recommend"] = recommend_stage(settings)
 
-    stage("7/7 serving: the BentoML service on the champion, every endpoint called")
+    stage("7/8 serving: the BentoML service on the champion, every endpoint called")
     from aisle.app.demo import first_user
     from aisle.app.demo_serving import serving_stage
 
     stages["serving"] = serving_stage(settings, first_user(settings), keep_running=keep_services)
+
+    stage("8/8 monitoring: a week of drift and quality reports → Evidently workspace and UI")
+    stages["monitor"] = monitor_stage(settings)
 
     err_console.rule("[bold green]demo finished")
     print_login(stages["airflow"])
@@ -114,9 +124,11 @@ def run_demo_airflow(
     err_console.print(f"MLflow                {settings.effective_mlflow_uri}")
     err_console.print(f"recommendations       {stages['recommend']['out']}")
     err_console.print(f"recommendation API    {stages['serving']['url']}/ (OpenAPI page)")
+    err_console.print(f"Evidently UI          {stages['monitor']['ui']} (`aisle monitor ui --stop` stops it)")
     err_console.print(
         "next: `aisle dags trigger DAG_ID --conf '{...}' --wait`, `aisle services down` when done"
     )
     if not keep_services:
         stages["services_down"] = {"airflow": airflow_down(settings), **services_down(settings)}
+        stages["evidently_ui_down"] = stop_monitor_ui(settings)
     return {"home": str(settings.paths.home), "airflow": stages["airflow"]["url"], "stages": stages}

@@ -103,3 +103,25 @@ REJECTED_SCHEMA: Final = pa.schema(
         pa.field("position", pa.int64()),
     ]
 )
+
+#: What the service showed: one row per ``/recommend`` response (Kafka topic ``exposures``, then the lake's
+#: ``exposures`` area). ``items`` are in the order shown (position = index + 1) with their ``scores``;
+#: ``variant`` and ``experiment`` say which arm of an A/B test served it (``variant`` is ``default`` outside
+#: any experiment). Outcomes are events that carry the ``request_id``, or the same shopper and item soon
+#: after (see ``monitoring.attribution``).
+EXPOSURE_SCHEMA: Final = pa.schema(
+    [
+        pa.field("request_id", pa.string(), nullable=False),
+        pa.field("ts", TS_TYPE, nullable=False),
+        pa.field("user_id", pa.string(), nullable=False),
+        pa.field("items", pa.list_(pa.string()), nullable=False),
+        pa.field("scores", pa.list_(pa.float64())),
+        pa.field("model_version", pa.string()),
+        pa.field("variant", pa.string()),
+        pa.field("experiment", pa.string()),
+        pa.field("latency_ms", pa.float64()),
+        pa.field("degraded", pa.bool_()),
+    ]
+)
+EXPOSURE_REQUIRED: Final = ("request_id", "ts", "user_id", "items")
+DEFAULT_VARIANT: Final = "default"

@@ -90,6 +90,25 @@ class Paths:
         """The service's rules file, feedback outbox and reload marker."""
         return self.home / "serving"
 
+    @property
+    def exposures(self) -> Path:
+        """What the service showed (one row per recommendation response), partitioned by date."""
+        return self.lake / "exposures"
+
+    @property
+    def ingest_log(self) -> Path:
+        """One line per ingested batch (source, rows read, quarantined): the quarantine rate's denominator."""
+        return self.lake / "ingest_log"
+
+    @property
+    def monitoring(self) -> Path:
+        """Monitoring reports, trigger state and the Evidently workspace."""
+        return self.home / "monitoring"
+
+    @property
+    def evidently_workspace(self) -> Path:
+        return self.monitoring / "workspace"
+
 
 class Settings(BaseSettings):
     """Aisle configuration. Each field maps to ``AISLE_<NAME>`` (see ``.env.example``)."""
@@ -179,6 +198,59 @@ class Settings(BaseSettings):
     serving_refresh_seconds: float = Field(
         5.0, gt=0, description="How often the service checks for a new model, materialization, rules file."
     )
+    # --- monitoring: drift, quality, guardrails, retraining triggers
+    monitor_drift_share: float = Field(
+        0.25, gt=0.0, le=1.0, description="A dataset drifted when at least this share of its columns drifted."
+    )
+    monitor_num_threshold: float = Field(
+        0.1, gt=0.0, description="Normed Wasserstein distance at or above which a numeric column drifted."
+    )
+    monitor_cat_threshold: float = Field(
+        0.1,
+        gt=0.0,
+        le=1.0,
+        description="Jensen-Shannon distance at or above which a category column drifted.",
+    )
+    monitor_column_thresholds: str = Field(
+        "", description="Per-column drift thresholds as column=distance pairs, e.g. price=0.15,country=0.05."
+    )
+    monitor_missing_tolerance: float = Field(
+        0.1, ge=0.0, le=1.0, description="Largest change of a column's missing share vs the reference."
+    )
+    monitor_max_rows: int = Field(
+        200_000, gt=0, description="Rows sampled per window for drift (larger windows are sampled)."
+    )
+    monitor_min_rows: int = Field(200, gt=0, description="Fewer rows in a window: drift is not judged.")
+    monitor_k: int = Field(10, gt=0, description="Cut-off of the online quality metrics (precision@k...).")
+    monitor_attribution_hours: float = Field(
+        24.0, gt=0.0, description="An outcome without request_id counts for an exposure this long after it."
+    )
+    monitor_min_exposures: int = Field(
+        200, gt=0, description="Fewer exposures of a model version in a window: its quality is not judged."
+    )
+    monitor_quality_tolerance: float = Field(
+        0.2, gt=0.0, lt=1.0, description="Relative drop of hit rate or NDCG vs the reference that retrains."
+    )
+    monitor_latency_ms: float = Field(
+        250.0, gt=0.0, description="Guardrail: p99 latency of /recommend in ms."
+    )
+    monitor_error_share: float = Field(
+        0.01, ge=0.0, le=1.0, description="Guardrail: share of failed requests."
+    )
+    monitor_degraded_share: float = Field(
+        0.05, ge=0.0, le=1.0, description="Guardrail: share of degraded responses."
+    )
+    monitor_cooldown_hours: float = Field(
+        24.0, ge=0.0, description="One cause starts retraining at most once in this many hours."
+    )
+    monitor_retrain: Literal["auto", "airflow", "in_process", "off"] = Field(
+        "auto",
+        description="How a trigger starts train_models: auto = a running Airflow, else in-process; "
+        "off = record only.",
+    )
+    monitor_metrics_url: str | None = Field(
+        None, description="The service's Prometheus /metrics URL; unset = guardrails from exposures only."
+    )
 
     @field_validator("home")
     @classmethod
@@ -196,6 +268,16 @@ class Settings(BaseSettings):
             if not host or not port.isdigit() or not 0 < int(port) < 65536:
                 raise ValueError(f"{server.strip()!r} is not host:port (e.g. localhost:9092)")
         return value.strip()
+
+    @field_validator("monitor_column_thresholds")
+    @classmethod
+    def _column_thresholds(cls, value: str) -> str:
+        parse_thresholds(value)
+        return value
+
+    @property
+    def column_thresholds(self) -> dict[str, float]:
+        return parse_thresholds(self.monitor_column_thresholds)
 
     @model_validator(mode="after")
     def _stack_needs_urls(self) -> Settings:
@@ -227,6 +309,21 @@ class Settings(BaseSettings):
         if self.mlflow_tracking_uri:
             return self.mlflow_tracking_uri
         return f"sqlite:///{self.paths.mlflow / 'mlflow.db'}"
+
+
+def parse_thresholds(text: str) -> dict[str, float]:
+    """``"price=0.15, country=0.05"`` → ``{"price": 0.15, "country": 0.05}``; ValueError names a bad pair."""
+    out: dict[str, float] = {}
+    for pair in filter(None, (p.strip() for p in text.split(","))):
+        name, sep, number = pair.partition("=")
+        try:
+            value = float(number)
+        except ValueError:
+            value = -1.0
+        if not sep or not name.strip() or value <= 0:
+            raise ValueError(f"{pair!r} is not column=threshold with a positive threshold")
+        out[name.strip()] = value
+    return out
 
 
 def _unknown_env_keys(environ: dict[str, str]) -> list[str]:
@@ -285,6 +382,25 @@ def child_env(changes: Mapping[str, str | None]) -> dict[str, str]:
         else:
             env[key] = value
     return env
+
+
+def settings_env(settings: Settings) -> dict[str, str]:
+    """These settings as ``AISLE_*`` variables, so a child process builds exactly the same Settings."""
+    import json
+
+    out: dict[str, str] = {}
+    for name, value in settings.model_dump(mode="json").items():
+        if value is None:
+            continue
+        out[ENV_PREFIX + name.upper()] = json.dumps(value) if isinstance(value, dict | list) else str(value)
+    out[ENV_PREFIX + "HOME"] = str(settings.paths.home)
+    return out
+
+
+def aisle_child_env(settings: Settings) -> dict[str, str]:
+    """The environment of a child ``aisle`` process: ours without any ``AISLE_*``, then these settings."""
+    inherited = {k: v for k, v in os.environ.items() if not k.startswith(ENV_PREFIX)}
+    return {**inherited, **process_env(settings), **settings_env(settings)}
 
 
 def process_env(settings: Settings) -> dict[str, str]:

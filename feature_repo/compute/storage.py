@@ -73,12 +73,13 @@ def _dataset(path: Path, name: str) -> ds.Dataset:
     return ds.dataset(path, format="parquet", schema=schema)
 
 
-def read_table(features_root: Path, name: str) -> pa.Table:
-    """A feature table as written, with the contract schema (``snapshot_date`` restored from the path)."""
+def read_table(features_root: Path, name: str, where: ds.Expression | None = None) -> pa.Table:
+    """A feature table as written, with the contract schema (``snapshot_date`` restored from the path);
+    ``where`` (a dataset filter, e.g. on ``snapshot_date``) prunes partitions before reading."""
     path = features_root / name
     if not path.exists():
         return SCHEMAS[name].empty_table()
-    return _dataset(path, name).to_table()
+    return _dataset(path, name).to_table(filter=where)
 
 
 def count_rows(features_root: Path, name: str, since: date | None = None) -> int:

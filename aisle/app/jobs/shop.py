@@ -11,7 +11,7 @@ from typing import Any
 from aisle.app.jobs import Step, parse_params
 from aisle.core.errors import BadInput
 from aisle.core.settings import Settings, ensure_home
-from ingestion.synthetic.shift import SHIFTS  # the trigger form's choices
+from ingestion.synthetic.shift import SHIFTS  # noqa: F401 - the generate_shop trigger form's choices
 
 EVENT_FORMATS = ("parquet", "jsonl", "csv")
 #: The progress stages of ``generate`` (the generator's own steps, then writing); ``shift`` only runs
