@@ -1,6 +1,6 @@
 """The tables drift is measured on, one per concern, cut to a time window.
 
-* events: one row per lake event — event type, device, country, price, the item's top category and age,
+* events: one row per lake event — event type, device, country, log price, the item's top category and age,
   and how many distinct items its session touched (so a change in browsing depth shows as drift);
 * user and item features: the daily snapshot rows the Spark jobs wrote for the days in the window;
 * served scores: one row per shown item — its score, position and list length.
@@ -37,7 +37,7 @@ class Columns:
 
 
 EVENT_COLUMNS: Final = Columns(
-    numerical=("price", "items_per_session", "item_age_days"),
+    numerical=("log_price", "items_per_session", "item_age_days"),
     categorical=("event_type", "device", "country", "top_category"),
 )
 USER_FEATURE_COLUMNS: Final = Columns(
@@ -66,6 +66,8 @@ ITEM_FEATURE_COLUMNS: Final = Columns(
 )
 SCORE_COLUMNS: Final = Columns(numerical=("score", "position", "list_length"), categorical=("degraded",))
 FEATURE_TABLES: Final = {"user_features": USER_FEATURE_COLUMNS, "item_features": ITEM_FEATURE_COLUMNS}
+#: Each frame's row time (not compared): slices the reference for the day-to-day noise floor.
+SLICE_TIME: Final = "_time"
 #: Events whose ``value`` is not a price.
 NOT_PRICED: Final = ("rating",)
 
@@ -115,7 +117,10 @@ def event_columns(events: pd.DataFrame, catalog: pd.DataFrame) -> pd.DataFrame:
             "country": events["country"].astype("string").fillna("unknown"),
         }
     )
-    out["price"] = events["value"].where(~events["event_type"].isin(NOT_PRICED))
+    # prices are compared in log space: a rise of x% moves cheap and dear items alike, and the
+    # Wasserstein distance is not dominated by the few laptops among the lipsticks
+    price = events["value"].where(~events["event_type"].isin(NOT_PRICED))
+    out["log_price"] = np.log(price.where(price > 0))
     # a session's depth: distinct items it touched in the window (no session id = a session of one)
     alone = pd.Series("__none__" + events.index.astype(str), index=events.index)
     session = events["session_id"].astype("string").fillna(alone)
@@ -124,6 +129,7 @@ def event_columns(events: pd.DataFrame, catalog: pd.DataFrame) -> pd.DataFrame:
     out["top_category"] = item.map(catalog["top_category"]).astype("string").fillna("unknown")
     created = pd.to_datetime(item.map(catalog["created_at"]), utc=True)
     out["item_age_days"] = (pd.to_datetime(events["ts"], utc=True) - created).dt.total_seconds() / 86_400
+    out[SLICE_TIME] = pd.to_datetime(events["ts"], utc=True)
     return out
 
 
@@ -153,7 +159,10 @@ def feature_frame(features_root: Path, name: str, start: datetime, end: datetime
     ts = table["event_timestamp"]
     kind = ts.type
     keep = pc.and_(pc.greater(ts, pa.scalar(start, kind)), pc.less_equal(ts, pa.scalar(end, kind)))
-    frame = table.filter(keep).select(list(columns.all)).to_pandas()
+    frame = table.filter(keep).select([*columns.all, "event_timestamp"]).to_pandas()
+    frame = frame.rename(columns={"event_timestamp": SLICE_TIME})
+    # a day's snapshot is stamped at the midnight that ends it: slice it with its own day
+    frame[SLICE_TIME] = pd.to_datetime(frame[SLICE_TIME], utc=True) - pd.Timedelta(microseconds=1)
     for col in columns.categorical:
         frame[col] = frame[col].astype("string").fillna("unknown")
     return Frame(data=sample(frame, max_rows), rows=len(frame), columns=columns)
@@ -180,4 +189,6 @@ def score_frame(exposures: pa.Table, max_rows: int) -> Frame:
             .astype("string"),
         }
     )
+    shown_at = scored["ts"].to_pandas().to_numpy()
+    frame[SLICE_TIME] = pd.to_datetime(np.repeat(shown_at, lengths), utc=True)
     return Frame(data=sample(frame, max_rows), rows=len(frame), columns=SCORE_COLUMNS)

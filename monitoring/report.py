@@ -74,6 +74,8 @@ class Reporter:
             cur.data,
             cur.columns,
             self.thresholds,
+            min_values=self.settings.monitor_min_rows,
+            slice_length=w.window,
             timestamp=w.current_start,
             tags=[tag],
             metadata={"as_of": w.as_of.isoformat()},

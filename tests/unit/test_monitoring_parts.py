@@ -136,3 +136,20 @@ def test_cooldown_lets_one_cause_fire_once_per_period(tmp_path: Path) -> None:
     assert held[0].action == "held" and "price is constant" in held[0].note
     assert triggers.retrain_reason(again) == "monitor: slow"
     assert len(json.loads(state.read_text())["history"]) == 6
+
+
+def test_noise_floor_shrinks_with_window_size_and_sees_lumpy_days() -> None:
+    import pandas as pd
+
+    from monitoring.noise import sampling_floor, slice_floor
+
+    rng = np.random.default_rng(0)
+    steady = pd.Series(rng.lognormal(3, 1, 20_000))
+    small, large = sampling_floor(steady, 300, False), sampling_floor(steady, 20_000, False)
+    assert small > 2 * large > 0
+    assert sampling_floor(pd.Series(rng.choice(list("abc"), 5000)), 300, True) > 0
+    # seven "days" whose level moves from day to day: a normal day already differs this much
+    days = pd.Series(np.repeat(np.arange(7), 1000))
+    lumpy = pd.Series(rng.normal(0, 1, 7000) + days.to_numpy() * 0.3)
+    assert slice_floor(lumpy, days, False, 100) > sampling_floor(lumpy, 1000, False)
+    assert slice_floor(lumpy, days.clip(upper=1), False, 100) == 0.0  # two slices: no estimate
