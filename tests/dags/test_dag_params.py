@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from aisle.app.jobs import features, ingest, shop
+from aisle.app.jobs import features, ingest, monitoring, shop
 from aisle.app.jobs.models import TrainParams
 
 # DAG -> the params dataclasses its form is built from, and the defaults it overrides on purpose
@@ -17,6 +17,7 @@ SOURCES: dict[str, tuple[tuple[type, ...], dict[str, Any]]] = {
     "ingest_events": ((ingest.BatchParams, ingest.StreamParams), {"max_seconds": 30, "idle_seconds": 5}),
     "build_features": ((features.ComputeParams,), {}),
     "train_models": ((TrainParams,), {}),
+    "monitor": ((monitoring.ReportParams,), {}),
 }
 
 
@@ -50,6 +51,8 @@ def test_param_defaults_come_from_the_jobs(dagbag: Any, dag_id: str) -> None:
         ("train_models", {"models": ["gpt"]}, "is not one of"),
         ("train_models", {"epochs": "many"}, "is not of type 'integer'"),
         ("ingest_events", {"stream": "yes"}, "is not of type 'boolean'"),
+        ("monitor", {"window": "yesterday"}, "does not match"),
+        ("generate_shop", {"shift": "weather"}, "is not one of"),
     ],
 )
 def test_bad_values_are_refused_by_the_params(

@@ -189,21 +189,29 @@ def start_retraining(
 ) -> dict[str, Any]:
     """Start `train_models` with ``reason`` in its conf: on the running Airflow when there is one (and
     ``AISLE_MONITOR_RETRAIN`` allows it), else in a child ``aisle dags test`` process."""
-    conf = {**(train_conf or {}), "reason": reason}
+    from aisle.app.airflow_server import running_url
+
+    conf = dict(train_conf or {})
     mode = settings.monitor_retrain
     if mode == "off":
         return {
             "started": False,
             "how": "off",
             "note": "AISLE_MONITOR_RETRAIN=off: recorded only",
-            "conf": conf,
+            "conf": {**conf, "reason": reason},
         }
-    if mode == "airflow":
+    live = mode in ("auto", "airflow") and running_url(settings) is not None
+    if mode == "airflow" and not live:
         raise ServiceUnavailable(
-            "AISLE_MONITOR_RETRAIN=airflow, but this checkout cannot reach a running Airflow yet; "
-            "use auto or in_process"
+            "AISLE_MONITOR_RETRAIN=airflow, but no Airflow runs for this AISLE_HOME; "
+            "start it with `aisle airflow up` (or use auto)"
         )
-    return _in_process(settings, conf)
+    if live:
+        from aisle.app.jobs import orchestration
+
+        run = orchestration.trigger(settings, {"dag_id": TRAIN_DAG, "conf": conf, "reason": reason})
+        return {"started": True, "how": "airflow", **run}
+    return _in_process(settings, {**conf, "reason": reason})
 
 
 def _in_process(settings: Settings, conf: dict[str, Any]) -> dict[str, Any]:
