@@ -3,8 +3,9 @@
 Latency and degraded share come from the exposures of the window (every response is logged with its
 latency and whether it was degraded), so they are measured on the same clock and window as drift and
 quality. Errors never produce an exposure, so the error share is read from the service's Prometheus
-``/metrics`` when ``AISLE_MONITOR_METRICS_URL`` is set: failed requests / all requests, from the
-counters named in :data:`REQUESTS` and :data:`ERRORS` (summed over their labels).
+``/metrics`` at ``AISLE_SERVING_URL``: failed requests / all requests since the service started, from
+the counters named in :data:`REQUESTS` and :data:`ERRORS` (summed over their labels). A service that
+does not answer is reported in the summary, not a failure of the report.
 """
 
 from __future__ import annotations
@@ -19,9 +20,10 @@ import pyarrow.compute as pc
 
 from aisle.core.settings import Settings
 
-#: Prometheus counters read from the service (the serving stage's names for them).
+#: Prometheus counters read from the service (``serving.metrics.REQUESTS`` / ``ERRORS``; a unit test
+#: keeps the names in step without importing the service's metrics registry here).
 REQUESTS: Final = "aisle_requests"
-ERRORS: Final = "aisle_request_errors"
+ERRORS: Final = "aisle_errors"
 METRICS_TIMEOUT_S: Final = 5.0
 
 
@@ -73,8 +75,7 @@ def from_metrics(url: str) -> dict[str, Any]:
 def check(settings: Settings, exposures: pa.Table) -> dict[str, Any]:
     """Measured values, their limits and which limits are breached."""
     measured = from_exposures(exposures)
-    if settings.monitor_metrics_url:
-        measured["service"] = from_metrics(settings.monitor_metrics_url)
+    measured["service"] = from_metrics(settings.serving_url.rstrip("/") + "/metrics")
     limits = {
         "latency_p99_ms": settings.monitor_latency_ms,
         "degraded_share": settings.monitor_degraded_share,

@@ -6,7 +6,8 @@ further records are dropped and counted (``aisle_exposures_dropped``), because a
 never cost a shopper latency. Records held in the queue when a worker is killed are lost: exposure
 logging is best effort by design, unlike feedback (see :mod:`serving.feedback`).
 
-Record: ``request_id, user_id, items, positions, variant, model_version, latency_ms, degraded, ts``.
+Record: ``request_id, user_id, items, scores, positions, variant, model_version, latency_ms, degraded,
+ts``.
 """
 
 from __future__ import annotations
@@ -37,12 +38,15 @@ def exposure_record(
     model_version: str,
     latency_ms: float,
     degraded: bool,
+    scores: list[float] | None = None,
 ) -> dict[str, Any]:
-    """The one shape of an exposure (monitoring and A/B analysis read these fields)."""
+    """The one shape of an exposure (monitoring and A/B analysis read these fields; monitoring's served
+    score drift reads ``scores``, parallel to ``items``)."""
     return {
         "request_id": request_id,
         "user_id": user_id,
         "items": items,
+        "scores": scores,
         "positions": list(range(1, len(items) + 1)),
         "variant": variant,
         "model_version": model_version,

@@ -305,6 +305,7 @@ class Runtime:
                 response.model_version,
                 latency * 1000,
                 response.degraded,
+                scores=[i.score for i in response.items],
             )
         )
         return response, degraded

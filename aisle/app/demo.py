@@ -170,10 +170,12 @@ def recommend_stage(settings: Settings, n_users: int = 200) -> dict[str, Any]:
 
 
 def monitor_stage(settings: Settings, days: int = 7) -> dict[str, Any]:
-    """A week of daily reports (the dashboards' history), then the UI over them; retraining is only
-    recorded here (the demo just trained)."""
+    """The service's exposures into the lake, a week of daily reports (the dashboards' history), then the
+    UI over them; retraining is only recorded here (the demo just trained)."""
     from aisle.app.jobs import monitoring as monitoring_jobs
 
+    collected = monitoring_jobs.collect(settings, {"optional": True, "max_seconds": 30, "idle_seconds": 3})
+    err_console.print(f"exposures from the service into the lake: {collected.get('stored', 0)}")
     report = monitoring_jobs.report(settings, {"backfill": days, "retrain": False})
     for name, share in report["drift_shares"].items():
         shown = "skipped" if share is None else f"drift share {share:.2f}"

@@ -248,9 +248,6 @@ class Settings(BaseSettings):
         description="How a trigger starts train_models: auto = a running Airflow, else in-process; "
         "off = record only.",
     )
-    monitor_metrics_url: str | None = Field(
-        None, description="The service's Prometheus /metrics URL; unset = guardrails from exposures only."
-    )
 
     @field_validator("home")
     @classmethod

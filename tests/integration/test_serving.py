@@ -277,6 +277,26 @@ def test_exposures_reach_kafka(home: Settings, service: ServiceProcess) -> None:
         "degraded",
     }
     assert record["positions"] == [1, 2, 3] and record["latency_ms"] > 0
+    assert len(record["scores"]) == 3
+
+
+def test_exposures_reach_the_lake_for_monitoring(home: Settings, service: ServiceProcess) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    from aisle.app.jobs import monitoring
+    from ingestion.exposures import read_exposures
+
+    answers = [recommend(service, user_id=f"monitored-{n}", k=4).body for n in range(5)]
+    collected = monitoring.collect(home, {"max_seconds": 60, "idle_seconds": 5})
+    assert collected["stored"] >= 5 and collected["quarantined"] == 0
+    now = datetime.now(UTC)
+    stored = read_exposures(home.paths.exposures, now - timedelta(hours=1), now + timedelta(minutes=1))
+    rows = {r["request_id"]: r for r in stored.to_pylist()}
+    for answer in answers:
+        row = rows[answer["request_id"]]
+        assert row["items"] == [i["item_id"] for i in answer["items"]]
+        assert row["scores"] == [i["score"] for i in answer["items"]]
+        assert row["model_version"] == answer["model_version"] and row["latency_ms"] > 0
 
 
 def test_openapi_document_survives_schemathesis_without_5xx(service: ServiceProcess) -> None:

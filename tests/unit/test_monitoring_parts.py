@@ -109,11 +109,16 @@ def test_guardrails_from_exposures_and_prometheus_counters() -> None:
         "# TYPE aisle_requests counter\n"
         'aisle_requests_total{endpoint="/recommend"} 90\n'
         'aisle_requests_total{endpoint="/similar"} 10\n'
-        "# TYPE aisle_request_errors counter\n"
-        'aisle_request_errors_total{endpoint="/recommend"} 3\n'
+        "# TYPE aisle_errors counter\n"
+        'aisle_errors_total{endpoint="/recommend"} 3\n'
     )
-    assert guardrails.parse_counters(text) == {"aisle_requests": 100.0, "aisle_request_errors": 3.0}
-    settings = load_settings(monitor_latency_ms=50.0, monitor_degraded_share=0.2)
+    assert guardrails.parse_counters(text) == {"aisle_requests": 100.0, "aisle_errors": 3.0}
+    from serving import metrics as served
+
+    assert (served.REQUESTS._name, served.ERRORS._name) == (guardrails.REQUESTS, guardrails.ERRORS)
+    settings = load_settings(
+        monitor_latency_ms=50.0, monitor_degraded_share=0.2, serving_url="http://127.0.0.1:9"
+    )
     breaches = guardrails.check(settings, pa.Table.from_pydict(table.to_pydict()))["breaches"]
     assert [b["guardrail"] for b in breaches] == ["latency_p99_ms"]
 
