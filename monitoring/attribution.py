@@ -69,7 +69,10 @@ def explode(exposures: pa.Table) -> pd.DataFrame:
     return pd.DataFrame(
         {
             "request_id": column("request_id"),
-            "ts": as_ns(column("ts")).array,
+            "ts": pd.to_datetime(
+                exposures["ts"].cast(pa.timestamp("us", tz="UTC")).cast(pa.int64()).to_numpy()[rows] * 1000,
+                utc=True,
+            ),
             "user_id": column("user_id").astype(str),
             "item_id": pc.list_flatten(exposures["items"]).to_numpy(zero_copy_only=False).astype(str),
             "position": (np.arange(n) - starts + 1).astype(np.int64),
