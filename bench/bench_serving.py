@@ -186,6 +186,49 @@ def bench_service(settings: Settings, workers: int, threads: int, seconds: float
         report("serving.memory", workers=workers, rss_mb=rss_mb(service))
 
 
+def batching_upper_bound(settings: Settings, users: list[str], group: int = 8, rounds: int = 30) -> None:
+    """What adaptive batching of the ranking stage could save at best: the ranker scoring ``group``
+    requests' candidates one call each vs all in one call (same process, no dispatcher, no serde)."""
+    from serving.runtime import Runtime
+
+    runtime = Runtime(settings)
+    runtime.start(background=False)
+    policy = runtime.served().policy
+    requests = []
+    for user in users[: group * rounds]:
+        queries = runtime.reader.read([user]).contexts.queries([user])
+        frame = policy._complete(queries.frame)  # type: ignore[attr-defined]
+        pairs, _, _ = policy._candidates(frame, queries.excluded)  # type: ignore[attr-defined]
+        if len(pairs):
+            requests.append(policy._feature_columns(frame, pairs))  # type: ignore[attr-defined]
+    ranker = policy.ranker  # type: ignore[attr-defined]
+    for columns in requests[:group]:
+        ranker.score(columns)  # warm-up
+    one_by_one = batched = 0.0
+    rows = 0
+    for start in range(0, len(requests) - group + 1, group):
+        chunk = requests[start : start + group]
+        merged = {c: np.concatenate([r[c] for r in chunk]) for c in chunk[0]}
+        rows += sum(len(r["item_id"]) for r in chunk)
+        t0 = time.perf_counter()
+        for columns in chunk:
+            ranker.score(columns)
+        t1 = time.perf_counter()
+        ranker.score(merged)
+        batched += time.perf_counter() - t1
+        one_by_one += t1 - t0
+    n = (len(requests) // group) * group
+    report(
+        "serving.ranking_batching",
+        group=group,
+        requests=n,
+        candidates_per_request=round(rows / max(n, 1), 1),
+        ms_per_request_one_call_each=round(one_by_one / max(n, 1) * 1000, 3),
+        ms_per_request_batched=round(batched / max(n, 1) * 1000, 3),
+    )
+    runtime.stop()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--home", help="AISLE_HOME with a registered champion (default: build one)")
@@ -208,6 +251,7 @@ def main() -> None:
         users = pick_users(settings)
         for workers in [int(w) for w in args.workers.split(",")]:
             bench_service(settings, workers, args.threads, args.seconds, users)
+        batching_upper_bound(settings, users)
 
 
 if __name__ == "__main__":

@@ -27,7 +27,7 @@ import scipy.sparse as sp
 
 from feature_repo.tables import USER_FEATURES
 from models.context import Contexts
-from models.features import USER_CATEGORICAL, USER_NUMERIC, pair_frame
+from models.features import USER_CATEGORICAL, USER_NUMERIC, ColumnTable, pair_feature_columns
 from models.two_tower.model import USER_NUMERIC as TOWER_COUNTERS
 
 #: The two-tower query's counters and the Feast user feature each is read from (same names by design).
@@ -54,7 +54,7 @@ class Retriever(Protocol):
 
 
 class Ranker(Protocol):
-    def score(self, frame: pd.DataFrame) -> np.ndarray: ...
+    def score(self, frame: pd.DataFrame | Mapping[str, np.ndarray]) -> np.ndarray: ...
 
 
 @dataclass(frozen=True)
@@ -163,12 +163,17 @@ class HybridPolicy:
             else []
             for items in frame["recent_items"]
         ]
-        for col in (*USER_NUMERIC, *USER_CATEGORICAL):
-            if col not in frame:
-                frame[col] = None
+        added: dict[str, Any] = {
+            col: np.full(len(frame), None, dtype=object)
+            for col in (*USER_NUMERIC, *USER_CATEGORICAL)
+            if col not in frame
+        }
         for tower_col, feast_col in TOWER_FROM_FEAST.items():
             if tower_col not in frame:
-                frame[tower_col] = pd.to_numeric(frame[feast_col], errors="coerce").fillna(0.0)
+                source = frame[feast_col] if feast_col in frame else pd.Series(added[feast_col])
+                added[tower_col] = pd.to_numeric(source, errors="coerce").fillna(0.0).to_numpy()
+        if added:  # one concat: inserting ~25 columns one by one cost more than the ranking itself
+            frame = pd.concat([frame, pd.DataFrame(added, index=frame.index)], axis=1)
         return frame
 
     def _cold(self, k: int, seen: set[str]) -> Recommendation:
@@ -236,8 +241,13 @@ class HybridPolicy:
 
         Returns (pairs with row, user_id, item_id, tower_score, cooc_score; embeddings; co-occurrence rows).
         """
+        return self._candidates(self._complete(queries), seen)
+
+    def _candidates(
+        self, queries: pd.DataFrame, seen: Sequence[set[str]]
+    ) -> tuple[pd.DataFrame, np.ndarray, np.ndarray]:
+        """:meth:`candidates` of a query frame already completed by :meth:`_complete`."""
         cfg = self.config
-        queries = self._complete(queries)  # idempotent; callers outside ``recommend`` get the same cut
         embeddings, cooc = self._signals(queries)
         tt_items, _ = self.retriever.search(embeddings, cfg.retrieval_candidates, exclude=list(seen))
         row_col: list[int] = []
@@ -263,13 +273,23 @@ class HybridPolicy:
 
     def features(self, queries: pd.DataFrame, pairs: pd.DataFrame) -> pd.DataFrame:
         """The ranker's input for scored pairs: Feast user and item features, pair columns, scores."""
+        return pd.DataFrame(self._feature_columns(queries, pairs))
+
+    def _feature_columns(self, queries: pd.DataFrame, pairs: pd.DataFrame) -> dict[str, np.ndarray]:
+        """:meth:`features` as numpy columns, which the ranker scores without building a frame."""
         user_features = queries.drop_duplicates("user_id").set_index("user_id")[
             [*USER_NUMERIC, *USER_CATEGORICAL]
         ]
-        frame = pair_frame(pairs, user_features, self.item_features)
-        frame["tower_score"] = pairs["tower_score"].to_numpy()
-        frame["cooc_score"] = pairs["cooc_score"].to_numpy()
-        return frame
+        scores = {col: pairs[col].to_numpy() for col in ("tower_score", "cooc_score")}
+        return pair_feature_columns(pairs, user_features, self._item_table(), extra=scores)
+
+    def _item_table(self) -> ColumnTable:
+        """``item_features`` as numpy columns, converted once (again if the frame is replaced)."""
+        cached = self.__dict__.get("_item_columns")
+        if cached is None or cached[0] is not self.item_features:
+            cached = (self.item_features, ColumnTable.from_frame(self.item_features))
+            self._item_columns = cached
+        return cached[1]
 
     def _ranked(
         self,
@@ -278,12 +298,13 @@ class HybridPolicy:
         k: int,
         timings: dict[str, float] | None = None,
     ) -> list[Recommendation]:
-        pairs, _, _ = self.candidates(queries, seen)
+        pairs, _, _ = self._candidates(queries, seen)
         if self.ranker is None:
             raise RuntimeError("this policy has no ranker (a candidate generator only)")
         started = time.perf_counter()
         if len(pairs):
-            pairs["score"] = np.asarray(self.ranker.score(self.features(queries, pairs)), dtype=np.float64)
+            columns = self._feature_columns(queries, pairs)
+            pairs["score"] = np.asarray(self.ranker.score(columns), dtype=np.float64)
         else:
             pairs["score"] = np.array([], dtype=np.float64)
         if timings is not None:

@@ -9,6 +9,7 @@ Serving calls the signature (a traced ``tf.function``), never ``model.predict``.
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final
@@ -72,7 +73,7 @@ class WideDeepArtifact:
         loaded = load_saved_model(out_dir / SAVED_MODEL)
         return cls(spec, WideDeepConfig.from_json(facts["config"]), facts, loaded)
 
-    def score(self, frame: pd.DataFrame) -> np.ndarray:
+    def score(self, frame: pd.DataFrame | Mapping[str, np.ndarray]) -> np.ndarray:
         """Same scores as :meth:`WideDeepRanker.score` on the ranker that was exported."""
         signature = self.saved_model.signatures[SIGNATURE]
         return score_in_batches(lambda batch: signature(**batch)["score"].numpy(), self.spec, frame)

@@ -137,26 +137,47 @@ class Preprocessing:
         }
 
 
-def missing_columns(spec: RankerSpec, frame: pd.DataFrame) -> list[str]:
-    return [c for c in spec.columns if c not in frame.columns]
+def missing_columns(spec: RankerSpec, frame: pd.DataFrame | Mapping[str, Any]) -> list[str]:
+    return [c for c in spec.columns if c not in frame]
 
 
-def encode_frame(spec: RankerSpec, frame: pd.DataFrame) -> dict[str, np.ndarray]:
+def frame_rows(frame: pd.DataFrame | Mapping[str, Any]) -> int:
+    """Rows of a frame, or of a mapping of equal-length columns."""
+    if isinstance(frame, pd.DataFrame):
+        return len(frame)
+    return len(next(iter(frame.values()))) if frame else 0
+
+
+def encode_frame(spec: RankerSpec, frame: pd.DataFrame | Mapping[str, Any]) -> dict[str, np.ndarray]:
     """Raw column values as the model's inputs: strings (None/NaN → ``""``) and float32 numerics.
 
-    NaN numerics are left as NaN here on purpose: the graph maps them to 0, so a serving client that
-    sends NaN gets the same score as this path.
+    ``frame`` is a DataFrame or a mapping of column → array (serving's per-request path, which skips
+    building a frame); both give the same arrays. NaN numerics are left as NaN here on purpose: the graph
+    maps them to 0, so a serving client that sends NaN gets the same score as this path.
     """
     missing = missing_columns(spec, frame)
     if missing:
         raise ValueError(f"frame lacks the spec's columns: {missing}")
     arrays: dict[str, np.ndarray] = {}
+    if isinstance(frame, pd.DataFrame):
+        for column in spec.string_columns:
+            series = frame[column]
+            arrays[column] = np.where(series.isna().to_numpy(), "", series.astype(str).to_numpy()).astype(
+                object
+            )
+        if spec.numeric:  # one 2-D conversion instead of one per column
+            block = frame[list(spec.numeric)].to_numpy(dtype="float64", na_value=np.nan).astype(np.float32)
+            for i, column in enumerate(spec.numeric):
+                arrays[column] = np.ascontiguousarray(block[:, i])
+        return arrays
     for column in spec.string_columns:
-        series = frame[column]
-        arrays[column] = np.where(series.isna().to_numpy(), "", series.astype(str).to_numpy()).astype(object)
+        values = np.asarray(frame[column], dtype=object)
+        arrays[column] = np.where(pd.isna(values), "", values.astype(str)).astype(object)
     for column in spec.numeric:
-        values = frame[column].to_numpy(dtype="float64", na_value=np.nan)
-        arrays[column] = values.astype(np.float32)
+        values = np.asarray(frame[column])
+        if values.dtype.kind not in "fiub":
+            values = np.where(pd.isna(values), np.nan, values)
+        arrays[column] = values.astype(np.float64).astype(np.float32)
     return arrays
 
 

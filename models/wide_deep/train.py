@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any, Final, Self
 
 import numpy as np
@@ -30,6 +30,7 @@ from models.wide_deep.model import (
     build_network,
     encode_frame,
     fit_preprocessing,
+    frame_rows,
     missing_columns,
     split_variables,
 )
@@ -178,7 +179,7 @@ class WideDeepRanker:
 
     # -- scoring ----------------------------------------------------------------------------------
 
-    def score(self, frame: pd.DataFrame) -> np.ndarray:
+    def score(self, frame: pd.DataFrame | Mapping[str, np.ndarray]) -> np.ndarray:
         """Relevance of each row (higher is better): the estimate of ``label / max_label``, float32.
 
         Unknown ids and categories fall into the OOV bucket; NaN numerics count as 0.
@@ -210,18 +211,21 @@ def input_signature(spec: RankerSpec) -> dict[str, Any]:
 
 
 def score_in_batches(
-    call: Callable[[dict[str, Any]], np.ndarray], spec: RankerSpec, frame: pd.DataFrame
+    call: Callable[[dict[str, Any]], np.ndarray],
+    spec: RankerSpec,
+    frame: pd.DataFrame | Mapping[str, np.ndarray],
 ) -> np.ndarray:
     """Encode a frame and score it in fixed batches through ``call`` (``{column: tensor}`` → scores).
 
     In-memory scoring and the SavedModel artifact both go through here, so they batch identically.
     """
     arrays = encode_frame(spec, frame)
-    out = np.empty(len(frame), dtype=np.float32)
-    if frame.empty:
+    rows = frame_rows(frame)
+    out = np.empty(rows, dtype=np.float32)
+    if rows == 0:
         return out
     tf = tensorflow()
-    for start in range(0, len(frame), SCORE_BATCH):
+    for start in range(0, rows, SCORE_BATCH):
         batch = {c: tf.constant(a[start : start + SCORE_BATCH]) for c, a in arrays.items()}
         out[start : start + SCORE_BATCH] = call(batch)
     return out
