@@ -18,6 +18,7 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
+from aisle.core import logs
 from aisle.core.settings import export_env
 
 log = logging.getLogger(__name__)
@@ -66,7 +67,12 @@ def native_stderr_muted() -> Iterator[None]:
     lines, printed before its log level applies), for the duration of the block only.
 
     Python's own errors are unaffected: they are raised as exceptions and printed after the block.
+    Inside an ``aisle`` command's log session fd 2 already goes to the log file (or, with --verbose,
+    should stay visible), so nothing is muted there.
     """
+    if logs.active() is not None:
+        yield
+        return
     try:
         fd = sys.stderr.fileno()
     except (AttributeError, OSError, ValueError):  # a stream without a descriptor: nothing to mute

@@ -6,25 +6,21 @@ Exit codes: 0 ok, 1 the job failed, 2 bad usage or input.
 
 from __future__ import annotations
 
-import functools
-import logging
 import time
-from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, Any
 
 import typer
 
+from aisle.app.cli_base import VERBOSE_HELP, handles_errors, set_verbose
 from aisle.core.console import (
-    configure_logging,
     emit_summary,
     err_console,
+    print_table,
     staged_progress,
 )
-from aisle.core.errors import AisleError, JobFailed
+from aisle.core.errors import JobFailed
 from aisle.core.settings import ensure_home, get_settings
-
-F = TypeVar("F", bound=Callable[..., Any])
 
 app = typer.Typer(
     name="aisle",
@@ -37,28 +33,6 @@ services_app = typer.Typer(help="Start, stop and inspect the embedded Redis and 
 app.add_typer(services_app, name="services", no_args_is_help=True)
 features_app = typer.Typer(help="Spark features → Feast offline store → Redis online store; training sets.")
 app.add_typer(features_app, name="features", no_args_is_help=True)
-
-
-def handles_errors(func: F) -> F:
-    """Turn AisleError into one red sentence and its exit code, never a traceback. A failed job
-    (:class:`JobFailed`) still prints its full summary as the last stdout line first."""
-
-    @functools.wraps(func)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        try:
-            return func(*args, **kwargs)
-        except JobFailed as exc:
-            emit_summary(exc.job, {**exc.summary, "ok": False, "error": str(exc)})
-            err_console.print(f"[bold red]failed:[/] {exc}", highlight=False, soft_wrap=True)
-            raise typer.Exit(exc.exit_code) from None
-        except AisleError as exc:
-            err_console.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
-            raise typer.Exit(exc.exit_code) from None
-        except KeyboardInterrupt:
-            err_console.print("[yellow]interrupted[/]")
-            raise typer.Exit(130) from None
-
-    return wrapper  # type: ignore[return-value]
 
 
 # ----------------------------------------------------------------------------- services
@@ -126,15 +100,32 @@ def services_status_cmd() -> None:
     from aisle.app.services import services_status
 
     started = time.perf_counter()
-    status = services_status(get_settings())
-    for name, info in status.items():
-        where = info.get("url") or info.get("bootstrap") or "-"
-        state = "[green]up[/]" if info.get("ok") else "[red]down[/]"
-        err_console.print(f"{name:6} {where}  {state}")
-    healthy = all(info.get("ok") for info in status.values())
+    settings = get_settings()
+    status = services_status(settings)
     from aisle.app.cli_airflow import extras_status
 
-    extras = extras_status(get_settings())
+    extras = extras_status(settings)
+    rows = [
+        [
+            name,
+            info.get("url") or info.get("bootstrap"),
+            ("embedded" if info.get("managed") else "external") if info.get("pid") or info.get("ok") else "",
+            "up" if info.get("ok") else "down",
+            info.get("note") or info.get("log"),
+        ]
+        for name, info in status.items()
+    ]
+    if "airflow" in extras:
+        airflow = extras["airflow"]
+        state = "up" if airflow.get("ok") else "down"
+        rows.append(["airflow", airflow.get("url"), "embedded", state, "login: `aisle airflow status`"])
+    if "stream" in extras:
+        stream = extras["stream"]
+        state = "up" if stream.get("ok") else "down"
+        where = f"ingester pid {stream.get('ingester_pid')}"
+        rows.append(["stream", where, "embedded", state, f"restarts {stream.get('restarts')}"])
+    print_table(["service", "address", "kind", "state", "note / log"], rows)
+    healthy = all(info.get("ok") for info in status.values())
     healthy = healthy and all(info.get("ok", True) for info in extras.values())
     emit_summary("services.status", {"services": {**status, **extras}, "ok": healthy}, started)
     if not healthy:
@@ -155,7 +146,6 @@ def features_build_cmd(
     from aisle.app.jobs import features
 
     params = features.ComputeParams(since=since)
-    configure_logging(logging.WARNING)
     with staged_progress("features", features.stages()) as step:
         summary = features.build(get_settings(), params, progress=step)
     emit_summary("features.build", summary)
@@ -243,10 +233,22 @@ def dags_list_cmd() -> None:
     from aisle.app.dag_runner import load_dags, prepare_airflow
 
     prepare_airflow(get_settings())
-    dags = {dag_id: sorted(dag.params.keys()) for dag_id, dag in sorted(load_dags().items())}
-    for dag_id, params in dags.items():
-        err_console.print(f"{dag_id:20} params: {', '.join(params) or '-'}")
+    loaded = sorted(load_dags().items())
+    dags = {dag_id: sorted(dag.params.keys()) for dag_id, dag in loaded}
+    rows = [[dag_id, _schedule(dag), ", ".join(dags[dag_id])] for dag_id, dag in loaded]
+    print_table(["DAG", "runs on", "params"], rows, empty="no DAGs found in dags/")
     emit_summary("dags.list", {"dags": dags})
+
+
+def _schedule(dag: Any) -> str:
+    """A DAG's trigger in words: the assets it waits for, a timetable's summary, or "on demand"."""
+    timetable = getattr(dag, "timetable", None)
+    condition = getattr(timetable, "asset_condition", None)
+    if condition is not None:
+        names = [str(getattr(a, "name", a)) for a in getattr(condition, "objects", [])]
+        return "asset " + " & ".join(names) if names else "assets"
+    summary = getattr(timetable, "summary", None)
+    return str(summary) if summary and summary != "None" else "on demand"
 
 
 @dags_app.command("test")
@@ -288,15 +290,18 @@ def _root(
         bool,
         typer.Option("--version", help="Print the version and exit.", callback=_print_version, is_eager=True),
     ] = False,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help=VERBOSE_HELP)] = False,
 ) -> None:
     """Aisle: real-time personalized product recommendations, run as an MLOps pipeline."""
+    set_verbose(verbose)
 
 
-from aisle.app import cli_airflow, cli_ingest, cli_models  # noqa: E402 - need handles_errors and app
+from aisle.app import cli_airflow, cli_ingest, cli_models, cli_ui  # noqa: E402 - need handles_errors and app
 
 cli_ingest.register(app, handles_errors)
 cli_models.register(app, handles_errors)
 cli_airflow.register(app, dags_app, handles_errors)
+cli_ui.register(app, handles_errors)
 
 from aisle.app import cli_monitor  # noqa: E402 - needs handles_errors and app from above
 
@@ -308,11 +313,6 @@ cli_experiments.register(app, handles_errors)
 
 
 def main() -> None:
-    import warnings
-
-    # third-party deprecation notices (ibis, Feast, GE) are for their maintainers, not for our users
-    warnings.filterwarnings("ignore", category=DeprecationWarning)
-    warnings.filterwarnings("ignore", category=FutureWarning)
     app()
 
 

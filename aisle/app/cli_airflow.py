@@ -88,7 +88,7 @@ def extras_down(settings: Settings) -> dict[str, Any]:
 
 
 def extras_status(settings: Settings) -> dict[str, Any]:
-    """Airflow's and the stream ingester's lines in `aisle services status`, when they were started."""
+    """Airflow's and the stream ingester's entries in `aisle services status`, when they were started."""
     from aisle.app.airflow_server import airflow_status
     from aisle.app.airflow_server import read_state as airflow_state
     from aisle.app.stream_supervisor import read_state as stream_state
@@ -98,14 +98,9 @@ def extras_status(settings: Settings) -> dict[str, Any]:
     if airflow_state(settings).get("components"):
         info = airflow_status(settings)
         extra["airflow"] = info
-        err_console.print(f"{'airflow':6} {info['url']}  {'[green]up[/]' if info['ok'] else '[red]down[/]'}")
     if stream_state(settings):
         info = stream_status(settings)
         extra["stream"] = {**info, "ok": info["running"]}
-        state = "[green]up[/]" if info["running"] else "[red]down[/]"
-        err_console.print(
-            f"{'stream':6} ingester pid {info['ingester_pid']}  {state}  restarts {info['restarts']}"
-        )
     return extra
 
 

@@ -12,7 +12,6 @@ from typing import Annotated, Any
 import typer
 
 from aisle.core.console import (
-    configure_logging,
     counting_progress,
     emit_summary,
     err_console,
@@ -167,7 +166,6 @@ def register(app: typer.Typer, handles_errors: Callable[[Any], Any]) -> None:
         """Consume the Kafka `events` topic into the lake (unbounded unless a bound is given)."""
         from aisle.app.jobs import ingest
 
-        configure_logging()
         params = ingest.StreamParams(
             max_seconds=max_seconds,
             max_events=max_events,

@@ -5,7 +5,6 @@ Kept apart from ``aisle.app.cli`` so the base command stays small; ``register`` 
 
 from __future__ import annotations
 
-import logging
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -13,7 +12,7 @@ from typing import Annotated, Any
 
 import typer
 
-from aisle.core.console import configure_logging, counting_progress, emit_summary, staged_progress
+from aisle.core.console import counting_progress, emit_summary, err_console, print_table, staged_progress
 from aisle.core.settings import get_settings
 
 MODELS_HELP = (
@@ -59,7 +58,6 @@ def register(app: typer.Typer, handles_errors: Callable[[Any], Any]) -> None:
             holdout_days=holdout_days,
             seed=seed,
         )
-        configure_logging(logging.WARNING)
         started = time.perf_counter()
         with staged_progress("train", jobs.train_stages(params)) as step:
             summary = jobs.train(get_settings(), params, progress=step)
@@ -79,7 +77,6 @@ def register(app: typer.Typer, handles_errors: Callable[[Any], Any]) -> None:
         from aisle.app.jobs import models as jobs
 
         params = _params(models, epochs=epochs, holdout_days=holdout_days, seed=seed)
-        configure_logging(logging.WARNING)
         started = time.perf_counter()
         with staged_progress("evaluate", jobs.train_stages(params, register_model=False)) as step:
             summary = jobs.evaluate(get_settings(), params, progress=step)
@@ -89,7 +86,9 @@ def register(app: typer.Typer, handles_errors: Callable[[Any], Any]) -> None:
     @handles_errors
     def recommend_batch_cmd(
         users: Annotated[str, typer.Option(help="One user id per line, or a CSV with a user_id column.")],
-        out: Annotated[Path, typer.Option(help="Output CSV: user_id,item_id,rank,score.")] = Path("recs.csv"),
+        out: Annotated[
+            Path, typer.Option(help="Output CSV with the columns user_id, item_id, rank, score.")
+        ] = Path("recs.csv"),
         k: Annotated[int, typer.Option(help="Recommendations per user.")] = 10,
         include_seen: Annotated[
             bool, typer.Option(help="Allow items the user already interacted with.")
@@ -105,7 +104,6 @@ def register(app: typer.Typer, handles_errors: Callable[[Any], Any]) -> None:
         params = jobs.RecommendParams(
             users=users, out=str(out), k=k, include_seen=include_seen, version=version, alias=alias
         )
-        configure_logging(logging.WARNING)
         started = time.perf_counter()
         with counting_progress("recommend", jobs.count_users(params)) as advance:
             summary = jobs.recommend_batch(get_settings(), params, progress=advance)
@@ -117,7 +115,26 @@ def register(app: typer.Typer, handles_errors: Callable[[Any], Any]) -> None:
         """Registered versions, newest first, with aliases and the metrics they were gated on."""
         from aisle.app.jobs import models as jobs
 
-        emit_summary("models.list", jobs.list_models(get_settings()))
+        listed = jobs.list_models(get_settings())
+        rows = [
+            [
+                v["version"],
+                ",".join(v["aliases"]),
+                v["created"][:16].replace("T", " "),
+                v.get("ndcg_at_10.challenger"),
+                v.get("ndcg_at_10.popularity"),
+                {"True": "passed", "False": "refused"}.get(str(v.get("gate.passed")), v.get("gate.passed")),
+                str(v.get("trained_through", ""))[:10],
+            ]
+            for v in listed["versions"]
+        ]
+        err_console.print(f"[bold]{listed['model']}[/]", highlight=False)
+        print_table(
+            ["version", "aliases", "registered UTC", "NDCG@10", "popularity", "gate", "data through"],
+            rows,
+            empty="no registered versions yet: run `aisle train` (or `aisle demo`)",
+        )
+        emit_summary("models.list", listed)
 
     @models_app.command("promote")
     @handles_errors

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from aisle.core.errors import AisleError, BadInput
+from aisle.core.logs import attach_handlers, last_exception, log_size
 from aisle.core.settings import Settings, child_env, ensure_home, export_env, process_env
 
 DAGS_FOLDER = Path(__file__).resolve().parents[2] / "dags"
@@ -84,6 +85,7 @@ def load_dags() -> dict[str, Any]:
     from airflow.dag_processing.dagbag import DagBag
 
     bag = DagBag(dag_folder=str(DAGS_FOLDER))
+    attach_handlers()  # importing Airflow replaced the root logger's handlers with its own
     if bag.import_errors:
         first = next(iter(bag.import_errors.items()))
         raise AisleError(f"DAG import error in {first[0]}: {first[1].strip().splitlines()[-1]}")
@@ -101,8 +103,17 @@ def execute_dag(settings: Settings, dag_id: str, conf: dict[str, Any]) -> dict[s
     dags = load_dags()
     if dag_id not in dags:
         raise BadInput(f"no DAG named {dag_id!r}; known: {', '.join(sorted(dags))}")
-    run = dags[dag_id].test(run_conf=conf)
+    mark = log_size()
+    try:
+        run = dags[dag_id].test(run_conf=conf)
+    finally:
+        attach_handlers()  # dag.test configures Airflow's task logging again
     state = str(getattr(run.state, "value", run.state))
     if state != "success":
-        raise AisleError(f"DAG {dag_id} finished in state {state}; see {settings.paths.airflow / 'logs'}")
+        reason = last_exception(mark)  # the failing task's error, from this command's log file
+        raise AisleError(
+            f"DAG {dag_id} finished in state {state}"
+            + (f" ({reason})" if reason else "")
+            + f"; task logs: {settings.paths.airflow / 'logs'}"
+        )
     return {"dag_id": dag_id, "run_id": run.run_id, "state": state, "conf": conf}

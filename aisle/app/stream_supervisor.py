@@ -173,9 +173,10 @@ def _publish_lake(settings: Settings, new_events: int) -> dict[str, Any] | None:
 def ingest(settings: Settings) -> int:
     """The supervised child: the `ingest.stream` job, unbounded, stopped by SIGTERM after a commit."""
     from aisle.app.jobs import ingest as ingest_jobs
-    from aisle.core.console import configure_logging, emit_summary
+    from aisle.core.console import emit_summary
+    from aisle.core.logs import background_logging
 
-    configure_logging()
+    background_logging()
     last = [0.0]
 
     def on_progress(counts: Any) -> None:

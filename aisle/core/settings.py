@@ -73,6 +73,11 @@ class Paths:
         return self.home / "gx"
 
     @property
+    def data_docs(self) -> Path:
+        """The Great Expectations Data Docs site (static HTML; ``index.html`` is its start page)."""
+        return self.gx / "uncommitted" / "data_docs" / "local_site"
+
+    @property
     def reports(self) -> Path:
         return self.home / "reports"
 
@@ -108,6 +113,11 @@ class Paths:
     @property
     def evidently_workspace(self) -> Path:
         return self.monitoring / "workspace"
+
+    @property
+    def logs(self) -> Path:
+        """One log file per command run: third-party output that would drown Aisle's own."""
+        return self.home / "logs"
 
 
 class Settings(BaseSettings):
@@ -248,6 +258,12 @@ class Settings(BaseSettings):
         description="How a trigger starts train_models: auto = a running Airflow, else in-process; "
         "off = record only.",
     )
+    # --- output
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] | None = Field(
+        None,
+        description="Unset: third-party logs go only to $AISLE_HOME/logs/; a level shows them on the "
+        "terminal too (as --verbose does with INFO).",
+    )
 
     @field_validator("home")
     @classmethod
@@ -275,6 +291,13 @@ class Settings(BaseSettings):
     @property
     def column_thresholds(self) -> dict[str, float]:
         return parse_thresholds(self.monitor_column_thresholds)
+
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _upper_level(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return value.strip().upper() or None  # "info" works; an empty value means unset
+        return value
 
     @model_validator(mode="after")
     def _stack_needs_urls(self) -> Settings:

@@ -60,6 +60,34 @@ def test_every_command_has_help() -> None:
         assert result.exit_code == 0 and "Usage" in result.output, args
 
 
+def _every_command(group: object, path: tuple[str, ...] = ()) -> list[tuple[str, ...]]:
+    import typer.main
+
+    command = typer.main.get_command(group) if path == () else group  # type: ignore[arg-type]
+    found = [path]
+    for name, sub in sorted(getattr(command, "commands", {}).items()):
+        found += _every_command(sub, (*path, name))
+    return found
+
+
+def test_help_has_no_type_markers_and_no_cut_descriptions() -> None:
+    """typer 0.29 would print <bool>, <int>, <list[Path]> after every parameter; rich cuts a
+    description it cannot wrap with an ellipsis. Neither may appear in any command's help at 80 columns."""
+    import re
+
+    commands = _every_command(app)
+    assert ("recommend-batch",) in commands and ("ui",) in commands and ("models", "list") in commands
+    for path in commands:
+        result = runner.invoke(app, [*path, "--help"], env={"COLUMNS": "80", "TERMINAL_WIDTH": "80"})
+        assert result.exit_code == 0 and "Usage" in result.output, path
+        markers = re.findall(r"<[a-z][a-zA-Z\[\], |]*>", result.output)
+        assert not markers, (path, markers)
+        assert "…" not in result.output, (path, result.output)
+    flag_help = runner.invoke(app, ["recommend-batch", "--help"], env={"COLUMNS": "80"}).output
+    assert "user_id, item_id, rank, score" in " ".join(flag_help.split())
+    assert "--verbose" in flag_help
+
+
 @pytest.mark.parametrize(
     ("args", "message"),
     [
