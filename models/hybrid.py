@@ -7,6 +7,14 @@ and item features. Users with no history at all (and no recent items from the st
 which on a shop with drifting popularity beats all-time popularity; nothing in this path can fail on
 an unknown user.
 
+One score semantics for every list: a recommendation's score is the ranker's estimate of how strongly
+this shopper will engage with the item, ``E[grade] / purchase grade`` in 0..1 (see
+``models.wide_deep.train``). For a shopper with no history the items and their order come from the
+cold-start source (chosen per run because it ranks new shoppers best); the ranker is asked the same
+question about a shopper it knows nothing of, and its answers, made non-increasing down the cold-start
+order (pool-adjacent-violators), are the scores. So 0.14 means the same for a known shopper and a new
+one, and a CSV or a response can be sorted, thresholded or compared across shoppers.
+
 The policy is built from fitted parts (in-memory models or their exported artifacts, which share the
 ``embed_users``/``search``/``score`` interface), evaluated as a ``Recommender`` and exported as one
 directory that MLflow registers and serving loads.
@@ -38,6 +46,8 @@ COLD_SOURCES = ("trending", "popularity")
 HYBRID = "hybrid"
 #: Users scored together: bounds the dense co-occurrence block and the ranker's frame.
 BLOCK_USERS = 256
+#: How far down the cold-start order the ranker scores items for a shopper with no history.
+COLD_DEPTH = 1000
 
 
 class Retriever(Protocol):
@@ -112,6 +122,7 @@ class HybridPolicy:
         self._tower_cache: tuple[pd.Index, np.ndarray] | None = None
         self._cold_scores = getattr(self, config.cold_start)  # COLD_SOURCES name the score vectors
         self._cold_order = ranked_order(self.item_ids, self._cold_scores)
+        self._cold_estimates: np.ndarray | None = None  # see _cold_calibrated
 
     # ------------------------------------------------------------------ recommending
 
@@ -177,17 +188,37 @@ class HybridPolicy:
         return frame
 
     def _cold(self, k: int, seen: set[str]) -> Recommendation:
-        items: list[str] = []
-        scores: list[float] = []
-        for idx in self._cold_order:
-            item = self.item_ids[idx]
-            if item in seen:
-                continue
-            items.append(str(item))
-            scores.append(float(self._cold_scores[idx]))
-            if len(items) == k:
-                break
-        return Recommendation(items, scores, COLD_START)
+        """The first ``k`` unseen items of the cold-start source, scored on the ranker's scale."""
+        depth = k + len(seen)  # enough of the order to find k unseen items
+        chosen = [pos for pos in range(min(depth, len(self._cold_order))) if self._cold_item(pos) not in seen]
+        chosen = chosen[:k]
+        if self.ranker is None:  # a candidate generator: only the source's own scores exist
+            scores = [float(self._cold_scores[self._cold_order[pos]]) for pos in chosen]
+        else:
+            calibrated = self._cold_calibrated()
+            scores = [float(calibrated[min(pos, len(calibrated) - 1)]) for pos in chosen]
+        return Recommendation([self._cold_item(pos) for pos in chosen], scores, COLD_START)
+
+    def _cold_item(self, position: int) -> str:
+        return str(self.item_ids[self._cold_order[position]])
+
+    def _cold_calibrated(self) -> np.ndarray:
+        """The ranker's scores for a shopper with no history along the first ``COLD_DEPTH`` items of
+        the cold-start order, made non-increasing so the list's order (the source's) and its scores
+        agree. Computed once per policy; deeper positions (shoppers who saw hundreds of the top items)
+        take the last value, so a score never depends on which shopper was asked first."""
+        depth = min(COLD_DEPTH, len(self._cold_order))
+        if self._cold_estimates is None:
+            query = self._complete(pd.DataFrame({"user_id": ["(new shopper)"], "recent_items": [[]]}))
+            embeddings, cooc = self._signals(query)
+            items = [self._cold_item(pos) for pos in range(depth)]
+            pairs = pd.DataFrame({"row": np.zeros(depth, dtype=np.int64), "item_id": items})
+            pairs["user_id"] = "(new shopper)"
+            pairs = self.pair_scores(pairs, embeddings, cooc)
+            assert self.ranker is not None
+            raw = np.asarray(self.ranker.score(self.features(query, pairs)), dtype=np.float64)
+            self._cold_estimates = non_increasing(raw)
+        return self._cold_estimates
 
     def _signals(self, queries: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
         """Per query row: the two-tower user embedding and the dense co-occurrence score row.
@@ -368,6 +399,20 @@ class HybridPolicy:
 def ranked_order(item_ids: np.ndarray, scores: np.ndarray) -> np.ndarray:
     """Indices of ``item_ids`` by descending score, ties broken by item id (reproducible lists)."""
     return np.lexsort((np.asarray(item_ids).astype(str), -np.asarray(scores)))
+
+
+def non_increasing(values: np.ndarray) -> np.ndarray:
+    """The closest non-increasing sequence to ``values`` in squared error (pool adjacent violators)."""
+    sums: list[float] = []
+    counts: list[int] = []
+    for value in np.asarray(values, dtype=np.float64):
+        sums.append(float(value))
+        counts.append(1)
+        while len(sums) > 1 and sums[-2] / counts[-2] < sums[-1] / counts[-1]:
+            total, n = sums.pop(), counts.pop()
+            sums[-1] += total
+            counts[-1] += n
+    return np.repeat([t / n for t, n in zip(sums, counts, strict=True)], counts)
 
 
 def _history(retriever: Retriever) -> int:

@@ -101,6 +101,11 @@ def test_train_models_dag_registers_a_policy_that_recommends(dag_settings: Setti
         item in seen.get(user, set()) for user, item in zip(recs["user_id"], recs["item_id"], strict=True)
     )
     assert (recs.groupby("user_id")["rank"].apply(lambda r: list(r) == list(range(1, len(r) + 1)))).all()
+    # one score semantics: known and cold-start shoppers' scores are the ranker's 0..1 estimates
+    cold = recs["user_id"].str.startswith("nobody")
+    assert recs["score"].between(0, 1).all(), recs.loc[~recs["score"].between(0, 1)]
+    assert recs.loc[cold, "score"].median() < 10 * recs.loc[~cold, "score"].median()
+    assert (recs.groupby("user_id")["score"].apply(lambda s: s.is_monotonic_decreasing)).all()
 
     with_seen = recommend_batch(
         dag_settings, str(users_file), 10, tmp_path / "all.csv", version=version, include_seen=True

@@ -17,8 +17,15 @@ from ingestion.synthetic.shop import ShopConfig, generate_shop
 from models.baselines import CooccurrenceRecommender, PopularityRecommender, TrendingRecommender
 from models.context import from_lake
 from models.evaluation import Split, paired_bootstrap_ci, per_user_results, temporal_split
-from models.features import RANKER_SPEC, pair_frame
-from models.hybrid import COLD_START, HybridPolicy, PolicyRecommender
+from models.features import RANKER_SPEC, USER_CATEGORICAL, USER_NUMERIC, pair_frame
+from models.hybrid import (
+    COLD_START,
+    TOWER_FROM_FEAST,
+    HybridPolicy,
+    PolicyRecommender,
+    non_increasing,
+    ranked_order,
+)
 from models.pipeline import TrainParams, stage1_policy, window_labels
 from models.two_tower.export import export as export_tower
 from models.two_tower.train import TwoTowerConfig, TwoTowerRecommender
@@ -73,6 +80,9 @@ def policy(shop: tuple[Split, pd.DataFrame]) -> HybridPolicy:
     )
 
 
+USER_COLUMNS = (*USER_NUMERIC, *USER_CATEGORICAL)
+
+
 def _recommender(policy: HybridPolicy, split: Split) -> PolicyRecommender:
     return PolicyRecommender(policy, from_lake(split.train), split.seen_items())
 
@@ -109,9 +119,46 @@ def test_lists_are_clean_and_unknown_users_get_trending(
         assert len(lists[user]) == 10 and len(set(lists[user])) == 10
         assert not set(lists[user]) & seen.get(user, set())
     assert rec.sources["never-seen"] == COLD_START
-    trending_top = [str(i) for i in policy.item_ids[np.argsort(-policy.trending, kind="stable")][:10]]
-    assert set(lists["never-seen"]) == set(trending_top)
+    trending_top = [str(i) for i in policy.item_ids[ranked_order(policy.item_ids, policy.trending)][:10]]
+    assert lists["never-seen"] == trending_top  # the cold-start source's order, scores or not
     assert all(rec.sources[u] == "hybrid" for u in users[:-1])
+
+
+def test_known_and_new_shoppers_scores_mean_the_same(
+    policy: HybridPolicy, shop: tuple[Split, pd.DataFrame]
+) -> None:
+    """Scores are the ranker's 0..1 engagement estimates for every list, cold-start ones included
+    (calibrated along the trending order), never raw trending mass on another scale."""
+    split, _ = shop
+    users = [str(u) for u in split.with_history[:30]] + ["never-seen", "also-new"]
+    queries = from_lake(split.train).queries(users).frame
+    recs = policy.recommend(queries, 10, [split.seen_items().get(u, set()) for u in users])
+    for rec in recs:
+        assert all(0.0 <= s <= 1.0 for s in rec.scores), (rec.source, rec.scores)
+        assert rec.scores == sorted(rec.scores, reverse=True)
+    warm = np.concatenate([r.scores for r in recs if r.source == "hybrid"])
+    cold = recs[-1]
+    assert cold.source == COLD_START and recs[-2].scores == cold.scores
+    # what the ranker itself says about a shopper it knows nothing of, for these items
+    query = from_lake(split.train).queries(["anyone-new"]).frame
+    pairs = pd.DataFrame({"row": 0, "user_id": "anyone-new", "item_id": cold.items})
+    embeddings = policy.retriever.embed_users(query.assign(**{c: 0.0 for c in TOWER_FROM_FEAST}))
+    pairs = policy.pair_scores(pairs, np.asarray(embeddings), np.zeros((1, len(policy.item_ids))))
+    raw = np.asarray(
+        policy.ranker.score(policy.features(query.assign(**{c: None for c in USER_COLUMNS}), pairs))
+    )
+    assert abs(np.mean(cold.scores) - raw.mean()) < 0.1 * max(warm.max(), 1e-6) + 0.05
+    assert np.median(cold.scores) < 10 * np.median(warm) and np.median(warm) < 10 * np.median(cold.scores)
+
+
+def test_non_increasing_is_the_closest_monotone_sequence() -> None:
+    values = np.array([0.5, 0.7, 0.2, 0.3, 0.3, 0.1])
+    fitted = non_increasing(values)
+    assert np.all(np.diff(fitted) <= 0)
+    assert fitted.sum() == pytest.approx(values.sum())  # pooling keeps the mass
+    np.testing.assert_allclose(fitted, [0.6, 0.6, 0.2666667, 0.2666667, 0.2666667, 0.1], rtol=1e-6)
+    ordered = np.array([0.9, 0.4, 0.4, 0.0])
+    np.testing.assert_array_equal(non_increasing(ordered), ordered)
 
 
 def test_exported_policy_gives_the_same_lists_and_scores(
