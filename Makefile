@@ -14,6 +14,10 @@ help: ## List the targets
 setup: $(STAMP) ## Create .venv and install the pinned stack (skipped when nothing changed)
 
 $(STAMP): requirements.txt requirements-dev.txt constraints.txt pyproject.toml
+	@PY=$$(test -x $(BIN)/python && echo $(BIN)/python || echo $(PYTHON)); \
+	  $$PY -c 'import sys; sys.exit(sys.version_info[:2] != (3, 11))' 2>/dev/null || { \
+	  echo "Python 3.11 is needed (the pinned stack is frozen for it); $$PY is $$($$PY --version 2>&1)."; \
+	  echo "Install python3.11 and run: make PYTHON=python3.11 $(MAKECMDGOALS)  (remove .venv if it was made by another version)"; exit 1; }
 	@command -v java >/dev/null || { echo "Java 17+ is needed for Spark (apt-get install openjdk-17-jre-headless)"; exit 1; }
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade "pip>=24" wheel "setuptools>=68"
@@ -25,8 +29,8 @@ $(STAMP): requirements.txt requirements-dev.txt constraints.txt pyproject.toml
 demo: setup ## Run the whole pipeline end to end on a small generated shop
 	$(BIN)/aisle demo
 
-test: setup ## Run the whole test suite (unit, integration with real services, DAGs, models)
-	$(BIN)/python -m pytest $(PYTEST_ARGS)
+test: setup ## Run the whole test suite (unit, integration with real services, DAGs, models); lists the slowest
+	$(BIN)/python -m pytest --durations=15 --durations-min=1.0 $(PYTEST_ARGS)
 
 test-unit: setup ## Only the fast unit tests
 	$(BIN)/python -m pytest tests/unit $(PYTEST_ARGS)

@@ -9,7 +9,7 @@ find them, and so that ``services_down`` stops exactly what ``services_up`` star
 An explicit ``AISLE_REDIS_URL`` / ``AISLE_KAFKA_BOOTSTRAP`` always wins: such a service is
 *external*, it is recorded and probed but never started or stopped here.
 
-Tansu caveats the rest of the project must respect (see DESIGN.md §3): its "latest offset" answer is
+Tansu caveats the rest of the project must respect (docs/design.md §3): its "latest offset" answer is
 wrong, so compute lag from committed offsets; memory storage forgets everything on restart; the first
 consumer-group join takes about half the session timeout (use ``session_timeout_ms=6000``,
 ``heartbeat_interval_ms=1000``).

@@ -1,4 +1,4 @@
-"""The event, catalog and user contracts (DESIGN §4), as Arrow schemas shared by every stage.
+"""The event, catalog and user contracts (docs/design.md §4), as Arrow schemas shared by every stage.
 
 Timestamps are UTC with microsecond precision so Spark, DuckDB and Feast agree on them.
 """

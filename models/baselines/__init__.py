@@ -1,4 +1,4 @@
-"""Non-learned baselines every model is compared against (DESIGN §2): popularity, trending,
+"""Non-learned baselines every model is compared against (docs/design.md §2): popularity, trending,
 bought/viewed-together and item-kNN, all behind the ``models.evaluation.Recommender`` protocol.
 """
 
