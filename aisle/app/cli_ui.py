@@ -37,7 +37,10 @@ def register(app: typer.Typer, handles_errors: Callable[[Any], Any]) -> None:
         if stop:
             stopped = ui.ui_down(settings, names)
             for name, info in stopped.items():
-                err_console.print(f"{name:10} {info['note']}", highlight=False)
+                if info["stopped"] or which != "all":
+                    err_console.print(f"{name:10} {info['note']}", highlight=False)
+            if which == "all" and not any(info["stopped"] for info in stopped.values()):
+                err_console.print("no UI was running", highlight=False)
             emit_summary("ui.stop", {"uis": stopped})
             return
         with err_console.status(
@@ -53,7 +56,7 @@ def register(app: typer.Typer, handles_errors: Callable[[Any], Any]) -> None:
             else:
                 err_console.print(f"[bold]{name:10}[/] [yellow]{info['note']}[/]", highlight=False)
         if any(info["state"] in ("started", "running") for info in found.values()):
-            err_console.print("stop them with `aisle ui --stop`", highlight=False)
+            err_console.print(f"stop them with: {ui.aisle_command(settings)} ui --stop", highlight=False)
         # asked for one UI that cannot open: that is a failure; `all` opens what this build has
         ok = which == "all" or all(info["url"] for info in found.values())
         emit_summary("ui", {"uis": found, "ok": ok})

@@ -6,19 +6,14 @@ Each stage is a function returning its summary, so the demo, the DAGs and the te
 from __future__ import annotations
 
 import time
+from pathlib import Path
 from typing import Any
 
 from aisle.app.jobs import features as features_jobs
 from aisle.app.jobs import ingest as ingest_jobs
 from aisle.app.jobs import shop as shop_jobs
-from aisle.core.console import err_console
+from aisle.core.console import counting_progress, err_console, staged_progress
 from aisle.core.settings import Settings, ensure_home
-
-
-def stage(name: str) -> float:
-    """A demo stage's title rule; returns when it started."""
-    err_console.rule(f"[bold cyan]{name}")
-    return time.perf_counter()
 
 
 def run_demo(
@@ -27,34 +22,49 @@ def run_demo(
     from aisle.app.services import services_down, services_up
 
     ensure_home(settings)
+    started = time.perf_counter()
     stages: dict[str, Any] = {}
-    t = stage("1/8 services")
+    where_logs_go()
+
+    stage("1/8 services")
+    t = time.perf_counter()
     stages["services"] = services_up(settings)
     stages["services"]["seconds"] = round(time.perf_counter() - t, 2)
+    for name, info in stages["services"].items():
+        if isinstance(info, dict):
+            say(f"{name:6} {info.get('url') or info.get('bootstrap')}")
 
     stage("2/8 synthetic shop")
-    stages["generate"] = shop_jobs.generate(settings, {"users": users, "items": items, "days": days})
+    with staged_progress("generate", list(shop_jobs.GENERATE_STAGES)) as step:
+        shop = shop_jobs.generate(settings, {"users": users, "items": items, "days": days}, progress=step)
+    stages["generate"] = shop
+    say(
+        f"{shop['users']:,} shoppers, {shop['items']:,} items, {shop['events']:,} events over {days} days "
+        f"→ {settings.paths.raw / 'shop'}"
+    )
 
     stage("3/8 ingestion: history from files, the last 20% live through Kafka")
-    ingest = ingest_jobs.replay_shop(settings)
+    with staged_progress("ingest", list(ingest_jobs.REPLAY_STAGES)) as step:
+        ingest = ingest_jobs.replay_shop(settings, progress=step)
     stages["ingest"] = ingest
     for name in ("batch", "stream"):
         c = ingest[name]
-        err_console.print(
+        say(
             f"{name:6}  read {c['read']:,}  accepted {c['accepted']:,}  duplicates {c['duplicates']:,}"
             f"  quarantined {c['quarantined']:,}"
         )
 
     stage("4/8 features: Spark → Feast offline store → Redis online store")
-    features = features_jobs.build(settings)
+    with staged_progress("features", features_jobs.stages()) as step:
+        features = features_jobs.build(settings, progress=step)
     stages["features"] = features
     for name, table in features["spark"]["tables"].items():
-        err_console.print(f"{name:24} {table['rows']:>8,} rows")
-    err_console.print(f"materialized to Redis    {features['materialize']['rows']:>8,} rows")
+        say(f"{name:24} {table['rows']:>8,} rows")
+    say(f"materialized to Redis    {features['materialize']['rows']:>8,} rows")
     sample = first_user(settings)
     online = features_jobs.online(settings, {"user_id": sample})["user"]
     shown = {k.split("__")[1]: v for k, v in online.items() if k.endswith(("views_30d", "fav_category_30d"))}
-    err_console.print(f"online features of {sample}: {shown}")
+    say(f"online features of {sample}: {shown}")
 
     stage("5/8 models: the train_models DAG (Airflow dag.test) → MLflow registry")
     stages["train"] = train_stage(settings)
@@ -70,28 +80,107 @@ def run_demo(
     stage("8/8 monitoring: a week of drift and quality reports → Evidently workspace and UI")
     stages["monitor"] = monitor_stage(settings)
 
-    err_console.rule("[bold green]demo finished")
-    err_console.print(f"state lives in        {settings.paths.home}")
-    err_console.print(f"generated shop        {settings.paths.raw / 'shop'}")
-    err_console.print(f"event lake            {settings.paths.lake}")
-    err_console.print(f"quarantine            {settings.paths.quarantine}")
-    err_console.print(f"validation Data Docs  {ingest['batch']['data_docs']}")
-    err_console.print(f"feature tables        {settings.paths.features}")
-    err_console.print(
-        f"Feast repo            {settings.paths.feast} (feature_store.yaml: `feast` CLI works there)"
-    )
-    err_console.print(f"services (addresses)  {settings.paths.services_file}")
-    err_console.print(
-        f"MLflow                {settings.effective_mlflow_uri} (`mlflow ui --backend-store-uri ...`)"
-    )
-    err_console.print(f"recommendations       {stages['recommend']['out']}")
-    err_console.print(f"recommendation API    {stages['serving']['url']}/ (OpenAPI page)")
-    err_console.print(f"Evidently UI          {stages['monitor']['ui']} (`aisle monitor ui --stop` stops it)")
-    err_console.print("next: `aisle services status`, `aisle services down` when you are done")
     if not keep_services:
         stages["services_down"] = services_down(settings)
         stages["evidently_ui_down"] = stop_monitor_ui(settings)
+    last_screen(
+        settings,
+        recs=stages["recommend"],
+        train=stages["train"],
+        seconds=time.perf_counter() - started,
+        services_kept=keep_services,
+        ingest=ingest,
+        features=features,
+        api=stages["serving"]["url"] if keep_services else None,
+        evidently=stages["monitor"]["ui"] if keep_services else None,
+    )
     return {"home": str(settings.paths.home), "stages": stages}
+
+
+def stage(title: str) -> float:
+    """A demo stage's title rule; returns when it started."""
+    err_console.rule(f"[bold cyan]{title}")
+    return time.perf_counter()
+
+
+def say(text: str) -> None:
+    err_console.print(text, highlight=False)
+
+
+def where_logs_go() -> None:
+    """The demo is long: say at its start where the libraries' output goes (the session's log file)."""
+    from aisle.core.logs import active
+
+    session = active()
+    if session is not None and not session.verbose:
+        say(
+            f"[dim]third-party logs (Airflow, Spark, TensorFlow, Feast) go to {session.path}; "
+            "--verbose shows them here[/]"
+        )
+
+
+def last_screen(
+    settings: Settings,
+    *,
+    recs: dict[str, Any],
+    train: dict[str, Any],
+    seconds: float,
+    services_kept: bool,
+    ingest: dict[str, Any] | None = None,
+    features: dict[str, Any] | None = None,
+    airflow: dict[str, Any] | None = None,
+    api: str | None = None,
+    evidently: str | None = None,
+) -> None:
+    """What the demo made and the exact commands and URLs to look at it: no placeholders."""
+    from aisle.app.ui import aisle_command, ui_running
+
+    aisle = aisle_command(settings)
+    home = settings.paths.home
+    minutes, secs = divmod(round(seconds), 60)
+    err_console.rule(f"[bold green]demo finished in {minutes}m {secs:02d}s")
+    say(f"made under {home}")
+    rows = []
+    if ingest is not None:
+        quarantined = ingest["batch"]["quarantined"] + ingest["stream"]["quarantined"]
+        accepted = ingest["batch"]["accepted"] + ingest["stream"]["accepted"]
+        rows.append(("event lake", "lake/", f"{accepted:,} events; {quarantined} quarantined: quarantine/"))
+    if features is not None:
+        tables = len(features["spark"]["tables"])
+        rows.append(
+            ("features", "features/", f"{tables} tables, {features['materialize']['rows']:,} rows in Redis")
+        )
+    version = f"{recs['model']} v{recs['model_version']} is {recs['alias']}"
+    run = Path(train["table"]).relative_to(settings.paths.models)
+    rows.append(("models", "models/", f"{run} (the comparison); {version}"))
+    rows.append(("recommendations", "recs.csv", f"{recs['rows']:,} rows for {recs['users']} shoppers"))
+    for what, where, note in rows:
+        say(f"  {what:16} {where:10} {note}")
+    running = ui_running(settings)
+    say("look at it")
+    if api is not None:
+        say(f"  {api}/")
+        say("      the recommendation API: its OpenAPI page; the curl lines above call it")
+    if airflow is not None:
+        login = f"{airflow['username']} / {airflow['password']}"
+        say(f"  {airflow['url']}")
+        say(f"      Airflow: DAG runs and task logs; login {login}")
+    say(f"  {running.get('mlflow') or aisle + ' ui mlflow'}")
+    say("      MLflow: runs, the comparison table, the registered model and its aliases")
+    say(f"  {running.get('docs') or (settings.paths.data_docs / 'index.html').as_uri()}")
+    say(f"      Great Expectations Data Docs: what the gate checked (or `{aisle} ui docs` to serve them)")
+    if evidently is not None:
+        say(f"  {evidently}")
+        say("      Evidently: drift and recommendation-quality dashboards, one project per concern")
+    say(f"  {aisle} models list")
+    say("      registered versions and their aliases")
+    say(f"  head {home / 'recs.csv'}")
+    say("      user_id, item_id, rank, score (the ranker's engagement estimate, 0-1, for every shopper)")
+    done = [f"{aisle} ui --stop"]
+    if services_kept:
+        done += [f"{aisle} airflow down"] if airflow is not None else []
+        done += [f"{aisle} services down"]
+    say(f"when you are done: {'; '.join(done)}")
 
 
 def first_user(settings: Settings) -> str:
@@ -110,7 +199,9 @@ def train_stage(settings: Settings) -> dict[str, Any]:
     """Run the train_models DAG through Airflow and show the comparison table and the gate's verdict."""
     from aisle.app.dag_runner import run_dag
 
-    return training_report(settings, run_dag(settings, "train_models", DEMO_TRAIN_PARAMS))
+    with err_console.status("Airflow runs train_models: split, fit 8 models, compare, gate, register"):
+        dag = run_dag(settings, "train_models", DEMO_TRAIN_PARAMS)
+    return training_report(settings, dag)
 
 
 def training_report(settings: Settings, dag: dict[str, Any]) -> dict[str, Any]:
@@ -123,12 +214,10 @@ def training_report(settings: Settings, dag: dict[str, Any]) -> dict[str, Any]:
 
     run = model_jobs.latest_run(settings)
     state = json.loads(run["state"].read_text())
-    table = pd.read_csv(run["comparison"])
-    shown = table.loc[:, ["model", "segment", "users", "ndcg@10", "ndcg@10_lo", "ndcg@10_hi", "recall@10"]]
-    err_console.print(shown.round(4).to_string(index=False))
+    err_console.print(comparison_table(pd.read_csv(run["comparison"])))
     gate = state["stages"].get("gate", {})
     verdict = "passed" if gate.get("passed") else f"refused: {'; '.join(gate.get('reasons', []))}"
-    err_console.print(f"quality gate {verdict}")
+    say(f"quality gate {verdict}")
     return {
         "dag": dag,
         "run_key": state["run_key"],
@@ -139,17 +228,31 @@ def training_report(settings: Settings, dag: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def comparison_table(table: Any) -> Any:
+    """One row per model (NDCG@10 with its 95% interval, by shopper history, Recall@10): one screen."""
+    from rich.table import Table
+
+    by = table.set_index(["model", "segment"])
+    out = Table(box=None, pad_edge=False, header_style="bold")
+    out.add_column("model")
+    for name in ("NDCG@10 [95% interval]", "with history", "no history", "Recall@10"):
+        out.add_column(name, justify="right")
+    for model in dict.fromkeys(table["model"]):
+        everyone = by.loc[(model, "all")]
+        cell = f"{everyone['ndcg@10']:.4f} [{everyone['ndcg@10_lo']:.4f}, {everyone['ndcg@10_hi']:.4f}]"
+        segment = [
+            f"{by.loc[(model, s), 'ndcg@10']:.4f}" if (model, s) in by.index else "-"
+            for s in ("with_history", "without_history")
+        ]
+        out.add_row(str(model), cell, *segment, f"{everyone['recall@10']:.4f}")
+    return out
+
+
 def recommend_stage(settings: Settings, n_users: int = 200) -> dict[str, Any]:
     """Batch recommendations for some known users and one the shop has never seen."""
-    import logging
-
     import pyarrow.parquet as pq
 
     from aisle.app.jobs import models as model_jobs
-
-    # the DAG run left Airflow's logging at INFO; Feast's registry-refresh lines are not for the demo
-    for name in ("feast", "feature_repo"):
-        logging.getLogger(name).setLevel(logging.WARNING)
 
     users = pq.read_table(settings.paths.raw / "shop" / "users.parquet", columns=["user_id"])["user_id"]
     chosen = [str(u) for u in users.to_pylist()[:n_users]] + ["a-shopper-never-seen"]
@@ -157,12 +260,11 @@ def recommend_stage(settings: Settings, n_users: int = 200) -> dict[str, Any]:
     users_file.write_text("\n".join(chosen) + "\n")
     # the first run has no champion if the gate refused it; show the challenger then, and say so
     alias = "champion" if model_jobs.list_models(settings)["champion"] else "challenger"
-    summary = model_jobs.recommend_batch(
-        settings,
-        {"users": str(users_file), "k": 10, "out": str(settings.paths.home / "recs.csv"), "alias": alias},
-    )
+    params = {"users": str(users_file), "k": 10, "out": str(settings.paths.home / "recs.csv"), "alias": alias}
+    with counting_progress("recommend", len(chosen)) as advance:
+        summary = model_jobs.recommend_batch(settings, params, progress=advance)
     summary["alias"] = alias
-    err_console.print(
+    say(
         f"{summary['users']} users → {summary['rows']:,} rows at {summary['users_per_s']} users/s; "
         f"{summary['unknown_users']} unknown user(s) got cold-start lists"
     )

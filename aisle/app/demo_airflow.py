@@ -18,11 +18,13 @@ from typing import Any
 from aisle.app.cli_airflow import print_failures, print_login, print_task_change
 from aisle.app.demo import (
     DEMO_TRAIN_PARAMS,
+    last_screen,
     monitor_stage,
     recommend_stage,
     stage,
     stop_monitor_ui,
     training_report,
+    where_logs_go,
 )
 from aisle.app.jobs import orchestration
 from aisle.core.console import err_console
@@ -50,7 +52,9 @@ def run_demo_airflow(
     from aisle.app.services import services_down, services_up
 
     ensure_home(settings)
+    demo_started = time.perf_counter()
     stages: dict[str, Any] = {}
+    where_logs_go()
 
     def follow(dag_id: str) -> dict[str, Any]:
         """The run of ``dag_id`` an asset event started after the demo began, to its end."""
@@ -117,18 +121,17 @@ def run_demo_airflow(
     stage("8/8 monitoring: a week of drift and quality reports → Evidently workspace and UI")
     stages["monitor"] = monitor_stage(settings)
 
-    err_console.rule("[bold green]demo finished")
-    print_login(stages["airflow"])
-    err_console.print(f"state lives in        {settings.paths.home}")
-    err_console.print(f"event lake            {settings.paths.lake}")
-    err_console.print(f"MLflow                {settings.effective_mlflow_uri}")
-    err_console.print(f"recommendations       {stages['recommend']['out']}")
-    err_console.print(f"recommendation API    {stages['serving']['url']}/ (OpenAPI page)")
-    err_console.print(f"Evidently UI          {stages['monitor']['ui']} (`aisle monitor ui --stop` stops it)")
-    err_console.print(
-        "next: `aisle dags trigger DAG_ID --conf '{...}' --wait`, `aisle services down` when done"
-    )
     if not keep_services:
         stages["services_down"] = {"airflow": airflow_down(settings), **services_down(settings)}
         stages["evidently_ui_down"] = stop_monitor_ui(settings)
+    last_screen(
+        settings,
+        recs=stages["recommend"],
+        train=stages["train"],
+        seconds=time.perf_counter() - demo_started,
+        services_kept=keep_services,
+        airflow=stages["airflow"] if keep_services else None,
+        api=stages["serving"]["url"] if keep_services else None,
+        evidently=stages["monitor"]["ui"] if keep_services else None,
+    )
     return {"home": str(settings.paths.home), "airflow": stages["airflow"]["url"], "stages": stages}

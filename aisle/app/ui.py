@@ -7,15 +7,16 @@ stopped as a whole process group by ``aisle ui --stop``, so worker processes a s
 - ``mlflow``: ``mlflow server`` over the tracking store in settings (an external tracking URI is only
   reported, never started).
 - ``docs``: the Great Expectations Data Docs, a static site, served by Python's ``http.server``.
-- ``airflow`` and ``evidently``: their own modules start them once those stages exist; until then the
-  entry says so and what to run instead.
+- ``airflow``: the API server that ``aisle airflow up`` (``aisle.app.airflow_server``) runs, found or
+  started with its scheduler and DAG processor; the login is the one generated for this home.
+- ``evidently``: ``evidently ui`` over the monitoring workspace, found or started by
+  ``aisle.app.evidently_ui`` (shared with `aisle monitor ui` and the demo); ``--stop`` stops it.
 """
 
 from __future__ import annotations
 
 import contextlib
 import fcntl
-import json
 import os
 import shlex
 import shutil
@@ -32,6 +33,7 @@ from pathlib import Path
 from typing import Any
 
 from aisle.app.services import free_port
+from aisle.app.statefiles import read_json, write_json
 from aisle.core.endpoints import is_alive, is_our_server
 from aisle.core.errors import BadInput, ServiceUnavailable
 from aisle.core.settings import Settings, child_env, ensure_home, process_env
@@ -108,18 +110,8 @@ _SERVED: dict[str, _Served] = {
     ),
 }
 
-#: UIs that other stages will bring; until their module exists, what to run instead.
-_NOT_YET = {
-    "airflow": (
-        "Airflow: DAG runs and task logs",
-        "not available yet: this build runs DAGs in-process; run `aisle dags list` and "
-        "`aisle dags test DAG_ID` (the Airflow UI arrives with `aisle airflow up`)",
-    ),
-    "evidently": (
-        "Evidently: drift and recommendation-quality reports",
-        "not available yet: monitoring has not landed in this build",
-    ),
-}
+AIRFLOW_TITLE = "Airflow: DAG runs, task logs, assets"
+EVIDENTLY_TITLE = "Evidently: drift and recommendation-quality dashboards"
 
 
 # ----------------------------------------------------------------------------- state file
@@ -130,22 +122,14 @@ def _state_file(settings: Settings) -> Path:
 
 
 def _read_state(settings: Settings) -> dict[str, dict[str, Any]]:
-    try:
-        data = json.loads(_state_file(settings).read_text())
-    except (OSError, ValueError):
-        return {}
-    return {k: v for k, v in data.items() if isinstance(v, dict)} if isinstance(data, dict) else {}
+    return {k: v for k, v in read_json(_state_file(settings)).items() if isinstance(v, dict)}
 
 
 def _write_state(settings: Settings, state: dict[str, dict[str, Any]]) -> None:
-    path = _state_file(settings)
-    if not state:
-        path.unlink(missing_ok=True)
-        return
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(f".{os.getpid()}.tmp")
-    tmp.write_text(json.dumps(state, indent=2, sort_keys=True) + "\n")
-    os.replace(tmp, path)
+    if state:
+        write_json(_state_file(settings), state)
+    else:
+        _state_file(settings).unlink(missing_ok=True)
 
 
 @contextlib.contextmanager
@@ -304,9 +288,10 @@ def ui_up(settings: Settings, names: tuple[str, ...], timeout_s: float = START_T
 def _up_one(
     settings: Settings, name: str, state: dict[str, dict[str, Any]], timeout_s: float
 ) -> dict[str, Any]:
-    if name in _NOT_YET:
-        title, note = _NOT_YET[name]
-        return {"title": title, "url": None, "login": None, "state": "unavailable", "note": note}
+    if name == "airflow":
+        return _airflow_up(settings, state)
+    if name == "evidently":
+        return _evidently_up(settings)
     ui = _SERVED[name]
     if name == "mlflow" and settings.mlflow_tracking_uri and settings.mlflow_tracking_uri.startswith("http"):
         return {
@@ -347,15 +332,58 @@ def _up_one(
     }
 
 
+def _airflow_up(settings: Settings, state: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    """Airflow's UI is its API server: found when `aisle airflow up` (or the demo) runs it, else started
+    with all its components by ``aisle.app.airflow_server``, and then stopped again by ``--stop``."""
+    from aisle.app import airflow_server
+
+    url = airflow_server.running_url(settings)
+    started = url is None
+    if started:
+        url = str(airflow_server.airflow_up(settings)["url"])
+        state["airflow"] = {"url": url, "started_by_ui": True}
+    login = f"{airflow_server.USERNAME} / {airflow_server.ui_password(settings)}"
+    note = "started with its scheduler and DAG processor" if started else "already running"
+    return {"title": AIRFLOW_TITLE, "url": url, "login": login, "state": "started" if started else "running",
+            "note": note}  # fmt: skip
+
+
+def _evidently_up(settings: Settings) -> dict[str, Any]:
+    """The Evidently UI over the monitoring workspace, found or started by ``aisle.app.evidently_ui``
+    (the same process `aisle monitor ui` and the demo use)."""
+    from aisle.app.evidently_ui import start_ui
+
+    info = start_ui(settings)
+    state = "started" if info.get("started") else "running"
+    return {"title": EVIDENTLY_TITLE, "url": info["url"], "login": NO_LOGIN, "state": state,
+            "pid": info.get("pid"), "log": info.get("log"), "note": state}  # fmt: skip
+
+
 def ui_down(settings: Settings, names: tuple[str, ...] = UI_NAMES) -> dict[str, Any]:
     """Stop the UIs ``ui_up`` started (their whole process groups); others are left alone."""
     result: dict[str, Any] = {}
     with _locked(settings):
         state = _read_state(settings)
         for name in names:
+            if name == "evidently":  # recorded by its own module, whoever started it
+                from aisle.app.evidently_ui import stop_ui
+
+                stopped = stop_ui(settings)
+                note = "stopped" if stopped.get("stopped") else str(stopped.get("note") or "not running")
+                result[name] = {
+                    "stopped": bool(stopped.get("stopped")),
+                    "pid": stopped.get("pid"),
+                    "note": note,
+                }
+                continue
             entry = state.pop(name, None)
             if entry is None:
                 result[name] = {"stopped": False, "note": "not running"}
+            elif name == "airflow":  # only when `aisle ui` started it; else `aisle airflow down` owns it
+                from aisle.app.airflow_server import airflow_down
+
+                airflow_down(settings)
+                result[name] = {"stopped": True, "note": "stopped (all Airflow components)"}
             elif is_our_server(entry):
                 _stop_group(int(entry["pid"]))
                 result[name] = {"stopped": True, "pid": entry["pid"], "note": "stopped"}
@@ -367,7 +395,16 @@ def ui_down(settings: Settings, names: tuple[str, ...] = UI_NAMES) -> dict[str, 
 
 def ui_running(settings: Settings) -> dict[str, str]:
     """URLs of the UIs that run now (for the demo's last screen); probes only, starts nothing."""
+    from aisle.app.airflow_server import running_url
+    from aisle.app.evidently_ui import find_ui
+
     running: dict[str, str] = {}
+    airflow = running_url(settings)
+    if airflow:
+        running["airflow"] = airflow
+    evidently = find_ui(settings)
+    if evidently:
+        running["evidently"] = str(evidently["url"])
     for name, entry in _read_state(settings).items():
         if _entry_running(entry):
             running[name] = str(entry["url"])

@@ -211,7 +211,7 @@ def _terminal_copy(stream: TextIO) -> TextIO | None:
 def log_session(settings: Settings, job: str, *, verbose: bool = False) -> Iterator[LogSession]:
     """Run a command with third-party output in its own log file (quiet) or on the terminal (verbose)."""
     global _active
-    if _active is not None:  # nested (the demo calls jobs that may open one): reuse the outer session
+    if _active is not None:  # a command run from inside another one: the outer session holds the fds
         yield _active
         return
     level_name = settings.log_level or ("INFO" if verbose else None)
@@ -230,6 +230,11 @@ def log_session(settings: Settings, job: str, *, verbose: bool = False) -> Itera
                 saved_fds.append((fd, os.dup(fd)))
                 os.dup2(file.fileno(), fd)
             session.redirected = True
+        else:  # a test runner's streams: leave both alone, third-party logging still goes to the file
+            for copy in (out_copy, err_copy):
+                if copy is not None:
+                    copy.close()
+            out_copy = err_copy = None
     use_terminal(out_copy, err_copy, {"log": str(path)})
 
     root = logging.getLogger()

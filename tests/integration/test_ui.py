@@ -57,13 +57,14 @@ def test_mlflow_and_data_docs_answer_and_stop_leaves_nothing(tmp_path: Path) -> 
     site.mkdir(parents=True)
     (site / "index.html").write_text("<html><body>Aisle data docs probe</body></html>")
 
-    code, started, stderr = _aisle(home, "ui", "all")
-    assert code == 0, stderr
-    uis = started["uis"]
+    uis: dict[str, Any] = {}
     try:
-        assert uis["mlflow"]["state"] == "started" and uis["docs"]["state"] == "started"
-        assert uis["airflow"]["url"] is None and "not available yet" in uis["airflow"]["note"]
-        assert uis["mlflow"]["url"] in stderr and "login" in stderr  # printed for the person too
+        for name in ("mlflow", "docs"):  # `all` would also start Airflow, which its own tests cover
+            code, started, stderr = _aisle(home, "ui", name)
+            assert code == 0, stderr
+            uis[name] = started["uis"][name]
+            assert uis[name]["state"] == "started"
+            assert uis[name]["url"] in stderr and "login" in stderr  # printed for the person too
 
         status, body = _get(uis["mlflow"]["url"])
         assert status == 200 and b"<html" in body.lower()

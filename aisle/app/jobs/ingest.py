@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from aisle.app.jobs import finish, parse_params
+from aisle.app.jobs import Step, finish, no_step, parse_params
 from aisle.core.errors import BadInput
 from aisle.core.schemas import EVENT_TYPES
 from aisle.core.settings import Settings
@@ -165,7 +165,11 @@ class ReplayParams:
             raise BadInput(f"stream_fraction must be within [0, 1] (got {self.stream_fraction})")
 
 
-def replay_shop(settings: Settings, params: Any = None) -> dict[str, Any]:
+#: The progress stages of ``replay_shop``.
+REPLAY_STAGES = ("batch files", "produce to Kafka", "consume from Kafka")
+
+
+def replay_shop(settings: Settings, params: Any = None, *, progress: Step | None = None) -> dict[str, Any]:
     """History from files, the most recent events live through Kafka: the split a real shop has.
 
     The older share of a shop's events is ingested as a batch file; the newest ``stream_fraction`` is
@@ -177,6 +181,7 @@ def replay_shop(settings: Settings, params: Any = None) -> dict[str, Any]:
     from ingestion.synthetic.shop import write_events
 
     p = parse_params(ReplayParams, params)
+    step = progress or no_step
     shop_dir = Path(p.shop_dir) if p.shop_dir else settings.paths.raw / "shop"
     events = pq.read_table(shop_dir / "events.parquet").sort_by("ts")
     cut = int(events.num_rows * (1.0 - p.stream_fraction))
@@ -184,15 +189,18 @@ def replay_shop(settings: Settings, params: Any = None) -> dict[str, Any]:
     history.parent.mkdir(parents=True, exist_ok=True)
     write_events(events.slice(0, cut), history)
     started = time.perf_counter()
+    step(REPLAY_STAGES[0])
     files = batch(
         settings,
         BatchParams(
             sources=(str(shop_dir / "catalog.parquet"), str(shop_dir / "users.parquet"), str(history))
         ),
     )
+    step(REPLAY_STAGES[1])
     produced = finish("data.stream", stream_events(settings, events.slice(cut)))
     broken = finish("data.stream", produce_messages(settings, list(BROKEN_MESSAGES)))
     sent = produced["produced"] + broken["produced"]
+    step(REPLAY_STAGES[2])
     # no push: the Feast repo is applied by the features stage that follows a replay
     consumed = stream(
         settings,
