@@ -199,6 +199,16 @@ class HybridPolicy:
             scores = [float(calibrated[min(pos, len(calibrated) - 1)]) for pos in chosen]
         return Recommendation([self._cold_item(pos) for pos in chosen], scores, COLD_START)
 
+    def cold_start_scores(self) -> np.ndarray:
+        """Per item, in ``item_ids`` order: the score a shopper with no history sees it with (the
+        ranker's scale; the source's own without a ranker). Serving fills short lists from it."""
+        if self.ranker is None:
+            return np.array(self._cold_scores, dtype=np.float64)
+        calibrated = self._cold_calibrated()
+        out = np.full(len(self.item_ids), calibrated[-1] if len(calibrated) else 0.0, dtype=np.float64)
+        out[self._cold_order[: len(calibrated)]] = calibrated
+        return out
+
     def _cold_item(self, position: int) -> str:
         return str(self.item_ids[self._cold_order[position]])
 

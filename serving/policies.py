@@ -130,7 +130,7 @@ def serve_hybrid(
         policy=policy,
         items=items,
         shop_order=ranked_order(items.ids, scores),
-        shop_scores=scores,
+        shop_scores=policy.cold_start_scores(),  # the ranker's scale, as every other list
         shop_kind="trending" if cold == "trending" else "popular",
         trending_rows=frozenset(int(r) for r in trending),
         cooccurrence=policy.cooccurrence,
