@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
-from aisle.core.errors import BadInput
+from aisle.core.errors import BadInput, ServiceUnavailable
 from aisle.core.schemas import DEFAULT_VARIANT, EXPOSURE_SCHEMA, MAX_ID_LENGTH
 from aisle.core.settings import Settings, ensure_home
 from ingestion.lake import Quarantine, WriteCounts, _days, _PartStore
@@ -191,7 +191,8 @@ def collect(
     batch: int = 5_000,
     progress: Callable[[int], None] | None = None,
 ) -> dict[str, Any]:
-    """Consume the exposures topic into the lake until it is idle for ``idle_seconds`` (bounded).
+    """Consume the exposures topic into the lake until it is idle for ``idle_seconds`` after the group
+    assigned partitions (a first join takes seconds on Tansu), or ``max_seconds`` pass.
 
     Offsets are committed only after the rows are in the lake, so a crash replays (and the
     ``request_id`` key deduplicates) rather than losing exposures.
@@ -208,13 +209,19 @@ def collect(
     consumer = new_consumer(bootstrap, settings.exposures_topic, EXPOSURES_GROUP, batch)
     source = f"kafka:{settings.exposures_topic}"
     totals = {"read": 0, "stored": 0, "duplicates": 0, "quarantined": 0}
-    started = last_data = time.perf_counter()
+    started = time.perf_counter()
+    assigned_at: float | None = None  # the idle clock starts when the group gave us partitions
+    last_data = started
     try:
         while True:
             now = time.perf_counter()
-            if now - started >= max_seconds or now - last_data >= idle_seconds:
+            if now - started >= max_seconds:
+                break
+            if assigned_at is not None and now - last_data >= idle_seconds:
                 break
             polled = consumer.poll(timeout_ms=500, max_records=batch)
+            if assigned_at is None and consumer.assignment():
+                assigned_at = last_data = time.perf_counter()
             messages = [m.value or b"" for records in polled.values() for m in records]
             if not messages:
                 continue
@@ -227,4 +234,9 @@ def collect(
                 progress(len(messages))
     finally:
         consumer.close(autocommit=False)
+    if assigned_at is None:
+        raise ServiceUnavailable(
+            f"the broker at {bootstrap} assigned no partition of {settings.exposures_topic!r} within "
+            f"{max_seconds:.0f} s; nothing was read (raise --max-seconds or check `aisle services status`)"
+        )
     return {**totals, "topic": settings.exposures_topic, "seconds": round(time.perf_counter() - started, 3)}

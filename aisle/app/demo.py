@@ -276,9 +276,14 @@ def monitor_stage(settings: Settings, days: int = 7) -> dict[str, Any]:
     UI over them; retraining is only recorded here (the demo just trained)."""
     from aisle.app.jobs import monitoring as monitoring_jobs
 
-    collected = monitoring_jobs.collect(settings, {"optional": True, "max_seconds": 30, "idle_seconds": 3})
+    collected = monitoring_jobs.collect(settings, {"optional": True, "max_seconds": 60, "idle_seconds": 5})
     err_console.print(f"exposures from the service into the lake: {collected.get('stored', 0)}")
     report = monitoring_jobs.report(settings, {"backfill": days, "retrain": False})
+    if collected.get("stored") and "quality" in report["skipped"]:
+        err_console.print(
+            "(the service's exposures are stamped today, the generated shop's days end "
+            f"{report['as_of'][:10]}: quality is charted once the service serves the days monitored)"
+        )
     for name, share in report["drift_shares"].items():
         shown = "skipped" if share is None else f"drift share {share:.2f}"
         err_console.print(f"{name:14} {shown}")

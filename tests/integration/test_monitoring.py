@@ -282,3 +282,35 @@ def test_online_quality_equals_the_offline_evaluation_on_the_same_exposures(tmp_
     assert logged[("hit_rate@10", "model=1")] == pytest.approx(
         online["current"]["series"]["model=1"]["hit_rate"]
     )
+
+
+def test_exposures_travel_from_kafka_into_the_lake_once(services_settings: Settings) -> None:
+    from aisle.app.services import kafka_bootstrap
+    from ingestion.exposures import read_exposures
+    from ingestion.kafka_io import ensure_topic, new_producer
+
+    bootstrap = kafka_bootstrap(services_settings)
+    ensure_topic(bootstrap, services_settings.exposures_topic)
+    producer = new_producer(bootstrap)
+    at = datetime.now(UTC).replace(microsecond=0)
+    records = [
+        {
+            "request_id": f"k{n}",
+            "ts": at.isoformat(),
+            "user_id": "u1",
+            "items": ["i1", "i2"],
+            "scores": [0.9, 0.1],
+        }
+        for n in range(20)
+    ]
+    for record in [*records, records[0]]:  # one replayed
+        producer.send(services_settings.exposures_topic, json.dumps(record).encode())
+    producer.send(services_settings.exposures_topic, b"{broken")
+    producer.flush()
+    producer.close()
+    summary = jobs.collect(services_settings, {"max_seconds": 90, "idle_seconds": 5})
+    assert summary == {**summary, "read": 22, "stored": 20, "duplicates": 1, "quarantined": 1}
+    stored = read_exposures(
+        services_settings.paths.exposures, at - timedelta(minutes=1), at + timedelta(minutes=1)
+    )
+    assert sorted(stored["request_id"].to_pylist()) == sorted(r["request_id"] for r in records)
