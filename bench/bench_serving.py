@@ -129,16 +129,6 @@ def load(port: int, requests: list[bytes], concurrency: int, seconds: float) -> 
     }
 
 
-def stage_means(metrics_text: str) -> dict[str, tuple[float, float]]:
-    """stage → (sum seconds, count) from the aisle_stage_seconds histogram."""
-    out: dict[str, list[float]] = {}
-    for line in metrics_text.splitlines():
-        m = re.match(r'aisle_stage_seconds_(sum|count)\{stage="(\w+)"\} ([0-9.eE+-]+)', line)
-        if m:
-            out.setdefault(m.group(2), [0.0, 0.0])[["sum", "count"].index(m.group(1))] += float(m.group(3))
-    return {k: (v[0], v[1]) for k, v in out.items()}
-
-
 def rss_mb(service: ServiceProcess) -> dict[str, float]:
     import psutil
 
@@ -150,7 +140,6 @@ def rss_mb(service: ServiceProcess) -> dict[str, float]:
 
 
 def bench_service(settings: Settings, workers: int, threads: int, seconds: float, users: list[str]) -> None:
-    from serving.client import call
 
     port = free_port()
     recommend = [_request("/recommend", {"user_id": u, "k": 10}) for u in users]
@@ -160,18 +149,7 @@ def bench_service(settings: Settings, workers: int, threads: int, seconds: float
         load(port, recommend, 4, min(5.0, seconds))  # warm-up: first TF calls, allocator, caches
         for concurrency in CONCURRENCY:
             base = load(port, constant, concurrency, seconds)
-            before = stage_means(str(call(service.url, "/metrics").body))
             full = load(port, recommend, concurrency, seconds)
-            after = stage_means(str(call(service.url, "/metrics").body))
-            stages = {
-                stage: round(
-                    (after[stage][0] - before.get(stage, (0, 0))[0])
-                    / max(after[stage][1] - before.get(stage, (0, 0))[1], 1)
-                    * 1000,
-                    3,
-                )
-                for stage in after
-            }
             ratio = round(full["rps"] / base["rps"], 3) if base["rps"] else None
             report("serving.constant", workers=workers, threads=threads, concurrency=concurrency, **base)
             report(
@@ -181,9 +159,50 @@ def bench_service(settings: Settings, workers: int, threads: int, seconds: float
                 concurrency=concurrency,
                 **full,
                 rps_vs_constant=ratio,
-                stage_mean_ms=stages,
             )
         report("serving.memory", workers=workers, rss_mb=rss_mb(service))
+
+
+def stages_in_process(settings: Settings, users: list[str], rounds: int = 300) -> None:
+    """Per-stage time of /recommend's path without HTTP: the online context read, retrieval, ranking and
+    rules, one shopper at a time, as the service runs them."""
+    from serving.pipeline import Ask, recommend
+    from serving.runtime import Runtime
+
+    runtime = Runtime(settings)
+    runtime.start(background=False)
+    served = runtime.served()
+    per_stage: dict[str, list[float]] = {
+        "features": [],
+        "retrieval": [],
+        "ranking": [],
+        "rules": [],
+        "total": [],
+    }
+    for n in range(rounds + 30):
+        user = users[n % len(users)]
+        timings: dict[str, float] = {}
+        started = time.perf_counter()
+        online = runtime.reader.read([user])
+        timings["features"] = time.perf_counter() - started
+        recommend(served, runtime.rules, online.contexts.queries([user]), [Ask(user, 10)], timings=timings)
+        timings["total"] = time.perf_counter() - started
+        if n >= 30:  # the first calls warm TensorFlow and the allocator
+            for stage, values in per_stage.items():
+                values.append(timings.get(stage, 0.0) * 1000)
+    report(
+        "serving.stages",
+        requests=rounds,
+        **{
+            f"{stage}_ms": {
+                "mean": round(float(np.mean(v)), 3),
+                "p50": round(float(np.median(v)), 3),
+                "p99": round(float(np.percentile(v, 99)), 3),
+            }
+            for stage, v in per_stage.items()
+        },
+    )
+    runtime.stop()
 
 
 def batching_upper_bound(settings: Settings, users: list[str], group: int = 8, rounds: int = 30) -> None:
@@ -251,6 +270,7 @@ def main() -> None:
         users = pick_users(settings)
         for workers in [int(w) for w in args.workers.split(",")]:
             bench_service(settings, workers, args.threads, args.seconds, users)
+        stages_in_process(settings, users)
         batching_upper_bound(settings, users)
 
 

@@ -141,6 +141,9 @@ class Runtime:
         self._watermark = materialized_until(self.settings)
         for alias in self.aliases:
             self.load(alias)
+        # the first Feast read of a process loads the registry and connects (~1 s): pay it before
+        # readiness, not in a shopper's request (which would time out and answer degraded)
+        from_online(self.settings, ["__warm_up__"], timeout_s=30.0)
         if background:
             self.exposures.start()
             self.outbox.start()
