@@ -28,13 +28,13 @@ import pandas as pd
 
 from aisle.core.errors import AisleError, BadInput
 from aisle.core.settings import Settings
-from feature_repo.tables import USER_RECENT_SCHEMA
 from models import registry
-from models.context import Contexts, OnlineContexts, from_online
+from models.context import from_online
 from serving import metrics
 from serving.exposures import ExposureLog, exposure_record
 from serving.feedback import Outbox, wire_messages
 from serving.items import online_item_features
+from serving.online import OnlineReader, kafka_producer, materialized_until, redis_reachable
 from serving.pipeline import STAGES, Answer, Ask, recommend
 from serving.policies import PolicyHolder, ServedPolicy, load_served, with_features
 from serving.rules import DEFAULT_RULES, Rules, Wishes, load_rules, rules_path
@@ -52,8 +52,6 @@ from serving.schemas import (
 
 log = logging.getLogger("bentoml.aisle.runtime")
 
-#: After a failed online read, skip reads (answer degraded) for this long before trying again.
-BREAKER_S: Final = 1.0
 #: How long /feedback waits for Kafka's acknowledgement before answering "spooled".
 FEEDBACK_ACK_WAIT_S: Final = 0.5
 RELOAD_MARKER: Final = "reload-requested"
@@ -80,32 +78,6 @@ def wishes(filters: Filters) -> Wishes:
 class Degraded:
     cause: str | None = None
     reason: str | None = None
-
-
-class OnlineReader:
-    """The online context adapter with a circuit breaker (see the module docstring)."""
-
-    def __init__(self, settings: Settings) -> None:
-        self.settings = settings
-        self._open_until = 0.0
-        self.last_reason: str | None = None
-
-    def read(self, user_ids: Sequence[str]) -> OnlineContexts:
-        now = time.monotonic()
-        if now < self._open_until:
-            return OnlineContexts(
-                Contexts(USER_RECENT_SCHEMA.empty_table()), degraded=True, reason=self.last_reason
-            )
-        result = from_online(self.settings, list(user_ids))
-        if result.degraded:
-            self._open_until = time.monotonic() + BREAKER_S
-            if result.reason != self.last_reason:
-                log.warning("online context unavailable: %s", result.reason)
-            self.last_reason = result.reason
-        elif self.last_reason is not None:
-            log.info("online context is back")
-            self.last_reason = None
-        return result
 
 
 class Runtime:
@@ -358,59 +330,7 @@ class Runtime:
     # ------------------------------------------------------------------ Kafka
 
     def _producer_for_exposures(self) -> Any:
-        return _producer(self.settings, self.settings.exposures_topic, retries=2)
+        return kafka_producer(self.settings, self.settings.exposures_topic, retries=2)
 
     def _producer_for_events(self) -> Any:
-        return _producer(self.settings, self.settings.events_topic, retries=0)  # the outbox retries
-
-
-def _producer(settings: Settings, topic: str, retries: int) -> Any:
-    """A producer for ``topic``, after making sure the topic exists; short timeouts so a dead broker
-    is noticed in seconds, not minutes."""
-    from aisle.core.endpoints import kafka_bootstrap
-    from ingestion.kafka_io import ensure_topic, new_producer
-
-    bootstrap = kafka_bootstrap(settings)
-    ensure_topic(bootstrap, topic)
-    return new_producer(
-        bootstrap,
-        client_id=f"aisle-serving-{topic}",
-        acks=1,
-        max_block_ms=2000,
-        request_timeout_ms=5000,
-        retries=retries,
-        linger_ms=2,
-    )
-
-
-# ----------------------------------------------------------------------------- online store probes
-
-
-def redis_reachable(settings: Settings, timeout_s: float = 0.25) -> bool:
-    import redis
-
-    from aisle.core.endpoints import redis_url
-
-    try:
-        client = redis.Redis.from_url(
-            redis_url(settings), socket_connect_timeout=timeout_s, socket_timeout=timeout_s
-        )
-        try:
-            return bool(client.ping())
-        finally:
-            client.close()
-    except Exception:
-        return False
-
-
-def materialized_until(settings: Settings) -> datetime | None:
-    """How far item features were materialized (the Feast registry's watermark); None when unknown."""
-    try:
-        from feature_repo.feature_views import ITEM_FEATURES
-        from feature_repo.store import get_store
-
-        store = get_store(settings)
-        store.refresh_registry()
-        return store.get_feature_view(ITEM_FEATURES).most_recent_end_time
-    except Exception:
-        return None
+        return kafka_producer(self.settings, self.settings.events_topic, retries=0)  # the outbox retries
