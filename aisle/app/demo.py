@@ -98,8 +98,14 @@ def run_demo(
 
 
 def stage(title: str) -> float:
-    """A demo stage's title rule; returns when it started."""
-    err_console.rule(f"[bold cyan]{title}")
+    """A demo stage's title rule; returns when it started. A title too long for one rule is split at
+    its first colon, so the rule keeps the stage's name and the rest follows in full, never cut."""
+    head, _, rest = title.partition(": ")
+    if rest and len(title) + 6 > err_console.width:
+        err_console.rule(f"[bold cyan]{head}")
+        say(f"[cyan]{rest}[/]")
+    else:
+        err_console.rule(f"[bold cyan]{title}")
     return time.perf_counter()
 
 

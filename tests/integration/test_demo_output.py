@@ -70,6 +70,7 @@ def test_demo_output_is_aisles_own_and_fits_one_screen_per_stage(tmp_path: Path)
         for noise in KNOWN_NOISE:
             assert noise not in line, line
         assert not LOG_LINE.match(line), line
+        assert "…" not in line, line  # nothing cut: titles, paths and URLs are whole
 
     # the noise happened, and it is in the log file whose path the demo printed
     log = Path(summary["log"])
