@@ -213,12 +213,18 @@ def demo_cmd(
     ] = True,
 ) -> None:
     """Run every stage that exists, end to end, on a small generated shop."""
-    from aisle.app.demo import run_demo
+    from aisle.app.demo import run_demo, stop_after_failure
     from aisle.app.demo_airflow import run_demo_airflow
 
     started = time.perf_counter()
     run = run_demo_airflow if airflow else run_demo
-    summary = run(get_settings(), users=users, items=items, days=days, keep_services=keep_services)
+    settings = get_settings()
+    try:
+        summary = run(settings, users=users, items=items, days=days, keep_services=keep_services)
+    except BaseException:
+        if not keep_services:  # the flag promises nothing left running, failed stage or not
+            stop_after_failure(settings, airflow=airflow)
+        raise
     emit_summary("demo", summary, started)
 
 

@@ -26,8 +26,15 @@ _STATE_STYLE = {
 }
 
 
+#: States a task passes through on its way to running: not worth a line each (a stage of the demo has
+#: to fit one screen; a mapped task of seven would print up to 28 lines otherwise).
+_WAITING = {"scheduled", "queued", "none"}
+
+
 def print_task_change(task: str, state: str, seconds: float) -> None:
-    """One line per task state change: how `--wait` and the demo show a run's progress."""
+    """One line per task that starts or ends: how `--wait` and the demo show a run's progress."""
+    if state in _WAITING:
+        return
     style = _STATE_STYLE.get(state, "white")
     err_console.print(f"  {seconds:7.1f}s  {task:32} [{style}]{state}[/]", highlight=False)
 

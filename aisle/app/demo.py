@@ -310,3 +310,21 @@ def stop_monitor_ui(settings: Settings) -> dict[str, Any]:
     from aisle.app.jobs import monitoring as monitoring_jobs
 
     return monitoring_jobs.ui(settings, {"stop": True})
+
+
+def stop_after_failure(settings: Settings, *, airflow: bool) -> None:
+    """What a failed ``--no-keep-services`` demo may have left running: the embedded services, Airflow
+    and the Evidently UI (the serving stage stops its own service). Each is tried; none hides the error."""
+    import contextlib
+
+    from aisle.app.services import services_down
+    from aisle.core.errors import AisleError
+
+    steps = [services_down, stop_monitor_ui]
+    if airflow:
+        from aisle.app.airflow_server import airflow_down
+
+        steps.insert(0, airflow_down)
+    for step in steps:
+        with contextlib.suppress(AisleError, OSError):
+            step(settings)
