@@ -7,7 +7,8 @@ never cost a shopper latency. Records held in the queue when a worker is killed 
 logging is best effort by design, unlike feedback (see :mod:`serving.feedback`).
 
 Record: ``request_id, user_id, items, scores, positions, variant, model_version, latency_ms, degraded,
-ts``.
+ts``, and for A/B experiments ``experiment, experiment_version, error`` (the variant's own policy could
+not answer), ``device, country``.
 """
 
 from __future__ import annotations
@@ -39,10 +40,21 @@ def exposure_record(
     latency_ms: float,
     degraded: bool,
     scores: list[float] | None = None,
+    *,
+    experiment: str | None = None,
+    experiment_version: int | None = None,
+    error: bool = False,
+    device: str | None = None,
+    country: str | None = None,
 ) -> dict[str, Any]:
     """The one shape of an exposure (monitoring and A/B analysis read these fields; monitoring's served
     score drift reads ``scores``, parallel to ``items``)."""
     return {
+        "experiment": experiment,
+        "experiment_version": experiment_version,
+        "error": error,
+        "device": device,
+        "country": country,
         "request_id": request_id,
         "user_id": user_id,
         "items": items,

@@ -262,6 +262,11 @@ class PolicyHolder:
             self._served = {**self._served, served.alias: served}
         return served
 
+    def drop(self, alias: str) -> None:
+        """Forget a policy no one asks for any more (an experiment that served it stopped)."""
+        with self._lock:
+            self._served = {k: v for k, v in self._served.items() if k != alias}
+
     def snapshot(self) -> dict[str, dict[str, Any]]:
         return {
             alias: {

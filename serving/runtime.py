@@ -31,6 +31,7 @@ from aisle.core.settings import Settings
 from models import registry
 from models.context import from_online
 from serving import metrics
+from serving.experiments.routing import Route, VariantRouter
 from serving.exposures import ExposureLog, exposure_record
 from serving.feedback import Outbox, wire_messages
 from serving.items import online_item_features
@@ -105,6 +106,7 @@ class Runtime:
             settings.paths.serving / "outbox", settings.events_topic, self._producer_for_events
         )
         self.last_errors: dict[str, str] = {}
+        self.variants = VariantRouter(settings)
 
     # ------------------------------------------------------------------ life cycle
 
@@ -116,6 +118,8 @@ class Runtime:
         # the first Feast read of a process loads the registry and connects (~1 s): pay it before
         # readiness, not in a shopper's request (which would time out and answer degraded)
         from_online(self.settings, ["__warm_up__"], timeout_s=30.0)
+        self.variants.refresh()
+        self._load_experiment_aliases()
         if background:
             self.exposures.start()
             self.outbox.start()
@@ -128,6 +132,7 @@ class Runtime:
             self._refresher.join(5)
         self.exposures.stop()
         self.outbox.stop()
+        self.variants.close()
 
     def ready(self) -> bool:
         """A policy answers (champion, or popularity when none is registered) and Redis is reachable."""
@@ -147,6 +152,12 @@ class Runtime:
             metrics.RELOADS.labels(alias, "ok").inc()
             self.last_errors.pop(f"load:{alias}", None)
             return self.policies.put(served)
+
+    def _in_use(self) -> list[str]:
+        return self.variants.in_use(self.aliases)
+
+    def _load_experiment_aliases(self) -> dict[str, str]:
+        return self.variants.sync(self.policies, self.load, self.aliases)
 
     def refresh_features(self, alias: str) -> ServedPolicy | None:
         """Lay the online store's current item features over the served policy (no model reload)."""
@@ -215,7 +226,9 @@ class Runtime:
         self._marker_seen = marker
         watermark = materialized_until(self.settings)
         new_data = watermark is not None and watermark != self._watermark
-        for alias in self.aliases:
+        if self.variants.refresh():
+            done.update(self._load_experiment_aliases())
+        for alias in self._in_use():
             served = self.policies.get(alias)
             wanted = registry.alias_version(self.settings, alias)
             moved = served is None or (wanted is not None and wanted != served.version)
@@ -245,10 +258,24 @@ class Runtime:
         self, request: RecommendRequest, alias: str = registry.CHAMPION
     ) -> tuple[RecommendResponse, Degraded]:
         started = time.perf_counter()
-        served = self.served(alias)
+        champion = self.served(alias)
         timings: dict[str, float] = {}
         online = self.reader.read([request.user_id])
         timings["features"] = time.perf_counter() - started
+        context = request.context
+        route = (
+            self.variants.route(
+                self.policies,
+                champion,
+                request.user_id,
+                device=context.device,
+                country=context.country,
+                returning=None if online.degraded else request.user_id in online.contexts,
+            )
+            if alias == registry.CHAMPION
+            else Route(champion, champion.alias)
+        )
+        served = route.served
         queries = online.contexts.queries([request.user_id])
         ask = Ask(request.user_id, request.k, wishes(request.filters))
         answer: Answer = recommend(served, self.rules, queries, [ask], timings=timings)[0]
@@ -263,7 +290,7 @@ class Runtime:
                 ScoredItem(item_id=p.item_id, score=round(p.score, 6), reason=p.reason) for p in answer.items
             ],
             model_version=served.version,
-            variant=served.alias,
+            variant=route.variant,
             degraded=degraded.cause is not None,
         )
         latency = time.perf_counter() - started
@@ -281,6 +308,11 @@ class Runtime:
                 latency * 1000,
                 response.degraded,
                 scores=[i.score for i in response.items],
+                experiment=route.assignment.experiment if route.assignment else None,
+                experiment_version=route.assignment.version if route.assignment else None,
+                error=route.error,
+                device=context.device,
+                country=context.country,
             )
         )
         return response, degraded
@@ -323,6 +355,7 @@ class Runtime:
                 "pending": self.outbox.pending(),
                 "kafka": "up" if self.outbox.connected else "down",
             },
+            "experiments": self.variants.status(),
             "errors": dict(self.last_errors),
             "pid": os.getpid(),
         }

@@ -8,6 +8,8 @@ serving.service:Aisle``), or build a Bento from ``bentofile.yaml``. Routes:
   cost, which ``bench/bench_serving.py`` measures beside /recommend;
 * ``GET /healthz``, ``GET /readyz`` (a policy loaded and Redis reachable), ``GET /metrics``;
 * ``/admin/reload``, ``/admin/smoke``, ``/admin/status``: bearer token ``AISLE_ADMIN_TOKEN``;
+* ``/admin/experiments…``: A/B experiments (create, start, stop, list, show, assign, the last analysis),
+  the same operations as ``aisle experiment …`` (``serving.experiments.api``), same token;
 * ``GET /docs.json``: the OpenAPI document; ``/`` its browsable page.
 
 BentoML arguments (``--arg name=value``): ``workers`` (processes, default 1) and ``threads`` (request
@@ -21,6 +23,7 @@ import logging
 import os
 import time
 import warnings
+from collections.abc import Callable
 from typing import Any
 
 import bentoml
@@ -29,6 +32,7 @@ from fastapi import FastAPI, HTTPException
 from aisle.core.errors import BadInput
 from aisle.core.settings import get_settings
 from serving import metrics
+from serving.experiments import api as experiments_api
 from serving.http import AdminAuth, BodyLimit, JsonApi
 from serving.latency import cancel_request_timers, freeze_heap
 from serving.logs import quiet_client_errors
@@ -186,10 +190,75 @@ class Aisle:
         except BadInput as exc:
             raise HTTPException(404, str(exc)) from None
 
+    # ------------------------------------------------------------------ admin: experiments
+
+    @admin.get("/experiments")
+    def experiments_list(self) -> dict[str, Any]:
+        """Every experiment's latest version and status."""
+        return _experiments(lambda: experiments_api.list_experiments(self.settings))
+
+    @admin.post("/experiments")
+    def experiments_create(self, definition: dict[str, Any]) -> dict[str, Any]:
+        """Store a definition (the YAML file's fields, as JSON) as a draft; 422 names what is wrong."""
+        return _experiments(lambda: experiments_api.create(self.settings, definition))
+
+    @admin.get("/experiments/{key}")
+    def experiments_show(self, key: str, version: int | None = None) -> dict[str, Any]:
+        return _experiments(lambda: experiments_api.show(self.settings, key, version))
+
+    @admin.post("/experiments/{key}/start")
+    def experiments_start(self, key: str) -> dict[str, Any]:
+        """Start the draft; this worker assigns at once, the others within a refresh."""
+        out = _experiments(lambda: experiments_api.start(self.settings, key))
+        self.runtime.refresh()
+        return out
+
+    @admin.post("/experiments/{key}/stop")
+    def experiments_stop(self, key: str) -> dict[str, Any]:
+        out = _experiments(lambda: experiments_api.stop(self.settings, key))
+        self.runtime.refresh()
+        return out
+
+    @admin.get("/experiments/{key}/assign/{user_id}")
+    def experiments_assign(
+        self,
+        key: str,
+        user_id: str,
+        device: str | None = None,
+        country: str | None = None,
+        returning: bool | None = None,
+    ) -> dict[str, Any]:
+        """Which variant a shopper gets in the experiment, and why."""
+        context = {"device": device, "country": country, "returning": returning}
+        return _experiments(lambda: experiments_api.assign(self.settings, key, user_id, **context))
+
+    @admin.get("/experiments/{key}/analysis")
+    def experiments_analysis(self, key: str, version: int | None = None) -> dict[str, Any]:
+        """The last analysis `aisle experiment analyze` wrote (the service does not run analyses)."""
+        return _experiments(lambda: experiments_api.last_analysis(self.settings, key, version))
+
     @admin.get("/status")
     def status(self) -> dict[str, Any]:
         """Loaded policies, online store and Kafka state, queues, and the last errors of this worker."""
         return {**self.runtime.status(), "started_in_s": round(self.started_in, 3)}
+
+
+def _experiments(call: Callable[[], dict[str, Any]]) -> dict[str, Any]:
+    """An experiment operation, its errors as HTTP statuses: unknown 404, collision 409, bad input 422,
+    store down 503."""
+    from aisle.core.errors import ServiceUnavailable
+    from serving.experiments.store import Conflict, UnknownExperiment
+
+    try:
+        return call()
+    except UnknownExperiment as exc:
+        raise HTTPException(404, str(exc)) from None
+    except Conflict as exc:
+        raise HTTPException(409, str(exc)) from None
+    except BadInput as exc:
+        raise HTTPException(422, str(exc)) from None
+    except ServiceUnavailable as exc:
+        raise HTTPException(503, str(exc)) from None
 
 
 def _admin_token() -> str | None:

@@ -154,6 +154,25 @@ def assign(settings: Settings, key: str, user_id: str, **context: Any) -> dict[s
     return explain(exp, user_id, **context)
 
 
+def last_analysis(settings: Settings, key: str, version: int | None = None) -> dict[str, Any]:
+    """The analysis `aisle experiment analyze` last wrote for the version (latest by default)."""
+    import json
+
+    from serving.experiments.store import UnknownExperiment
+
+    with _store(settings) as store:
+        exp = store.get(key, version)
+    path = settings.paths.experiments / exp.key / f"v{exp.version}" / "analysis.json"
+    if not path.exists():
+        raise UnknownExperiment(
+            f"experiment {key!r} version {exp.version} has not been analysed yet: run "
+            f"`aisle experiment analyze {key}`"
+        )
+    summary: dict[str, Any] = json.loads(path.read_text())
+    summary.pop("timeline", None)
+    return summary
+
+
 def running_assigner(settings: Settings) -> Assigner:
     """A snapshot of every running experiment, for the service (refreshed by the caller)."""
     with _store(settings) as store:

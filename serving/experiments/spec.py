@@ -180,7 +180,9 @@ def parse_spec(data: Any, source: str = "definition") -> ExperimentSpec:
         first = exc.errors()[0]
         message = str(first.get("msg", "invalid")).removeprefix("Value error, ")
         more = f" (and {exc.error_count() - 1} more problem(s))" if exc.error_count() > 1 else ""
-        raise BadInput(f"{source}: {_where(first)}: {message}{more}") from None
+        where = _where(first)
+        prefix = f"{source}: {where}: " if where != "definition" else f"{source}: "
+        raise BadInput(f"{prefix}{message}{more}") from None
 
 
 def load_spec(path: Path) -> ExperimentSpec:

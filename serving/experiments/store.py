@@ -33,6 +33,15 @@ STOPPED: Final = "stopped"
 #: Each layer's traffic is cut into this many buckets; coverage is claimed in whole buckets.
 BUCKETS: Final = 10_000
 
+
+class UnknownExperiment(BadInput):
+    """No experiment (or version) of that key: the API answers 404."""
+
+
+class Conflict(BadInput):
+    """The change collides with the experiment's state or with what else runs: the API answers 409."""
+
+
 metadata = sa.MetaData()
 experiments_table = sa.Table(
     "aisle_experiments",
@@ -208,13 +217,13 @@ class ExperimentStore:
         """The given version, or the latest one; an unknown key is a BadInput naming it."""
         found = self.versions(key)
         if not found:
-            raise BadInput(f"no experiment {key!r}; `aisle experiment list` shows the known ones")
+            raise UnknownExperiment(f"no experiment {key!r}; `aisle experiment list` shows the known ones")
         if version is None:
             return found[-1]
         for exp in found:
             if exp.version == version:
                 return exp
-        raise BadInput(
+        raise UnknownExperiment(
             f"experiment {key!r} has no version {version} (versions: {[e.version for e in found]})"
         )
 
@@ -269,7 +278,7 @@ class ExperimentStore:
             versions = self._versions(conn, spec.key)
             latest = versions[-1] if versions else None
             if latest is not None and latest.status == RUNNING:
-                raise BadInput(
+                raise Conflict(
                     f"experiment {spec.key!r} is running (version {latest.version}): its salt, weights and "
                     f"variants cannot change; stop it first, and the new definition becomes version "
                     f"{latest.version + 1}"
@@ -307,7 +316,7 @@ class ExperimentStore:
             exp = self._latest(conn, key)
             if exp.status != DRAFT:
                 hint = "it already runs" if exp.status == RUNNING else "create it again for a new version"
-                raise BadInput(f"experiment {key!r} version {exp.version} is {exp.status}; {hint}")
+                raise Conflict(f"experiment {key!r} version {exp.version} is {exp.status}; {hint}")
             running = self._running(conn)
             self._check_layers(exp, running)
             self._check_overrides(exp, running)
@@ -321,7 +330,7 @@ class ExperimentStore:
             if claimed is None:
                 free = BUCKETS - sum(hi - lo for lo, hi in taken)
                 others = ", ".join(r.key for r in running if r.layer == exp.layer)
-                raise BadInput(
+                raise Conflict(
                     f"experiment {key!r} claims {exp.spec.coverage:.0%} of layer {exp.layer!r}, but running "
                     f"experiment(s) {others} already claim the same traffic (at most {free / BUCKETS:.0%} "
                     "is free in one range); lower its coverage, stop one, or use another layer"
@@ -333,7 +342,9 @@ class ExperimentStore:
     def _latest(self, conn: Connection, key: str) -> Experiment:
         versions = self._versions(conn, key)
         if not versions:
-            raise BadInput(f"no experiment {key!r}; create it first (`aisle experiment create FILE`)")
+            raise UnknownExperiment(
+                f"no experiment {key!r}; create it first (`aisle experiment create FILE`)"
+            )
         return versions[-1]
 
     @staticmethod
@@ -346,7 +357,7 @@ class ExperimentStore:
         """Each experiment decides the whole policy, so two layers must never meet in one shopper."""
         for other in running:
             if other.layer != exp.layer and other.spec.targeting.overlaps(exp.spec.targeting):
-                raise BadInput(
+                raise Conflict(
                     f"experiment {exp.key!r} (layer {exp.layer!r}) overlaps running experiment {other.key!r} "
                     f"(layer {other.layer!r}): layers are hashed independently, so a shopper could be in "
                     "both and be served two policies; use one layer, or make their targeting disjoint"
@@ -357,7 +368,7 @@ class ExperimentStore:
         for other in running:
             both = sorted(set(exp.spec.overrides) & set(other.spec.overrides))
             if both:
-                raise BadInput(
+                raise Conflict(
                     f"experiment {exp.key!r} forces user(s) {', '.join(both[:5])} that running experiment "
                     f"{other.key!r} forces too; a shopper can be forced into one experiment only"
                 )
@@ -366,7 +377,7 @@ class ExperimentStore:
         with self._connect(write=True) as conn:
             exp = self._latest(conn, key)
             if exp.status != RUNNING:
-                raise BadInput(f"experiment {key!r} version {exp.version} is {exp.status}, not running")
+                raise Conflict(f"experiment {key!r} version {exp.version} is {exp.status}, not running")
             return self._set(conn, exp, status=STOPPED, stopped_at=now())
 
     def record_look(self, experiment: Experiment, fraction: float, users: int) -> None:

@@ -101,14 +101,10 @@ def register_champion(settings: Settings, policy_dir: Path, tag: str) -> str:
     return version
 
 
-@pytest.fixture(scope="session")
-def serving_home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Settings]:
-    """The shop, online store, broker and a champion, shared by the serving and deploy tests."""
-    from aisle.app.services import embedded_services
-
-    root = tmp_path_factory.mktemp("serving")
-    settings = load_settings(
-        home=root / "aisle",
+def home_settings(home: Path) -> Settings:
+    """Settings of a test home: embedded services only, the test token, a fast refresher."""
+    return load_settings(
+        home=home,
         profile="embedded",
         redis_url=None,
         kafka_bootstrap=None,
@@ -116,6 +112,15 @@ def serving_home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Settings]
         admin_token=TOKEN,
         serving_refresh_seconds=1.0,
     )
+
+
+@pytest.fixture(scope="session")
+def serving_home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Settings]:
+    """The shop, online store, broker and a champion, shared by the serving and deploy tests."""
+    from aisle.app.services import embedded_services
+
+    root = tmp_path_factory.mktemp("serving")
+    settings = home_settings(root / "aisle")
     with embedded_services(settings):
         build_shop(settings)
         register_champion(settings, train_policy(settings, root / "policy"), "first")

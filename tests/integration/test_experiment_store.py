@@ -211,3 +211,26 @@ def test_an_unreachable_database_is_one_clear_error(tmp_path: Path) -> None:
     s = ExperimentStore("postgresql://nobody@127.0.0.1:1/none")
     with pytest.raises(ServiceUnavailable, match="experiment store"):
         s.list_latest()
+
+
+def test_the_live_snapshot_follows_the_store_and_survives_its_outage(tmp_path: Path) -> None:
+    from aisle.core.settings import load_settings
+    from serving.experiments.live import LiveExperiments
+
+    settings = load_settings(home=tmp_path / "home", experiments_db_url=f"sqlite:///{tmp_path / 'live.db'}")
+    store = ExperimentStore(settings.experiments_db_url or "")
+    live = LiveExperiments(settings)
+    assert live.refresh() is False and live.assigner.assign("u1") is None
+    store.create(spec("live"), ALIASES)  # type: ignore[arg-type]
+    store.start("live")
+    assert live.refresh() is True and live.aliases == {"champion"}
+    before = [live.assigner.assign(f"u{i}") for i in range(200)]
+    assert all(a is not None and a.experiment == "live" for a in before)
+    assert live.refresh() is False  # nothing changed: the same snapshot
+    live.close()  # the database goes away: its file is replaced by a directory SQLite cannot open
+    (tmp_path / "live.db").rename(tmp_path / "moved.db")
+    (tmp_path / "live.db").mkdir()
+    assert live.refresh() is False and "does not answer" in (live.last_error or "")
+    assert [live.assigner.assign(f"u{i}") for i in range(200)] == before  # assignments do not depend on it
+    live.close()
+    store.close()
