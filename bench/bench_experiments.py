@@ -129,6 +129,76 @@ def bench_analysis(n: int = 1_000_000) -> None:
     )
 
 
+def bench_attribution(n_exposures: int = 200_000, k: int = 10) -> None:
+    """The exposure ⋈ outcome join (request id, else shopper + item within the window) and the
+    per-exposure outcome table, in memory; baseline: a plain merge of the same events on request id."""
+    import pyarrow as pa
+
+    from aisle.core.schemas import EXPOSURE_SCHEMA
+    from monitoring.attribution import attribute, exposure_outcomes
+
+    rng = np.random.default_rng(1)
+    n_users, n_items = n_exposures // 4, 20_000
+    start = pd.Timestamp("2026-11-01", tz="UTC")
+    ts = start + pd.to_timedelta(np.sort(rng.uniform(0, 14 * 86_400, n_exposures)), unit="s")
+    users = rng.integers(0, n_users, n_exposures)
+    items = rng.integers(0, n_items, (n_exposures, k))
+    exposures = pa.table(
+        {
+            "request_id": [f"r{i}" for i in range(n_exposures)],
+            "ts": pa.array(ts.to_pydatetime(), EXPOSURE_SCHEMA.field("ts").type),
+            "user_id": [f"u{u}" for u in users],
+            "items": pa.array([[f"i{x}" for x in row] for row in items], pa.list_(pa.string())),
+            "variant": np.where(users % 2 == 0, "a", "b"),
+            "experiment": ["bench"] * n_exposures,
+            "experiment_version": pa.array([1] * n_exposures, pa.int32()),
+            "latency_ms": rng.gamma(4, 5, n_exposures),
+            "degraded": np.zeros(n_exposures, dtype=bool),
+        }
+    )
+    exposures = pa.table(
+        {
+            f.name: exposures[f.name] if f.name in exposures.column_names else pa.nulls(n_exposures, f.type)
+            for f in EXPOSURE_SCHEMA
+        },
+        schema=EXPOSURE_SCHEMA,
+    )
+    hit = np.flatnonzero(rng.random(n_exposures) < 0.3)  # a click on 30% of answers, a purchase on 5%
+    kinds = np.where(rng.random(len(hit)) < 0.17, "purchase", "click")
+    pos = rng.integers(0, k, len(hit))
+    tagged = rng.random(len(hit)) < 0.7
+    events = pd.DataFrame(
+        {
+            "event_id": [f"e{i}" for i in range(len(hit))],
+            "event_type": kinds,
+            "user_id": [f"u{u}" for u in users[hit]],
+            "item_id": [f"i{x}" for x in items[hit, pos]],
+            "ts": ts[hit] + pd.Timedelta(seconds=30),
+            "request_id": np.where(tagged, [f"r{i}" for i in hit], None),
+            "value": np.where(kinds == "purchase", 25.0, np.nan),
+            "quantity": 1,
+        }
+    )
+    t0 = time.perf_counter()
+    joined = attribute(exposures, events, timedelta(hours=24))
+    frame = exposure_outcomes(exposures, joined)
+    t_join = time.perf_counter() - t0
+    t1 = time.perf_counter()
+    events.merge(pd.DataFrame({"request_id": exposures["request_id"].to_pylist()}), on="request_id")
+    t_base = time.perf_counter() - t1
+    assert joined.counts()["reconciled"] and len(frame) == n_exposures
+    report(
+        "experiment_attribution",
+        exposures=n_exposures,
+        shown_items=n_exposures * k,
+        events=len(events),
+        seconds=round(t_join, 2),
+        exposures_per_s=round(n_exposures / t_join),
+        events_per_s=round(len(events) / t_join),
+        baseline_merge_on_request_id_seconds=round(t_base, 3),
+    )
+
+
 def _mixture_sprt_peeking(runs: int, per_day: int, days: int, seed: int) -> float:
     """Daily looks with the normal-mixture SPRT interval (Johari et al.), mixing variance tuned at its
     most favourable value for this horizon: how often A/A tests are called."""
@@ -181,4 +251,5 @@ def bench_calibration(runs: int = 2000) -> None:
 if __name__ == "__main__":
     bench_assignment()
     bench_analysis()
+    bench_attribution()
     bench_calibration()

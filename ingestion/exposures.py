@@ -109,8 +109,13 @@ def parse_record(record: Any) -> dict[str, Any]:
         raise ValueError("not a JSON object")
     items, scores = _items(record)
     degraded = record.get("degraded", False)
-    if not isinstance(degraded, bool):
-        raise ValueError("degraded is not true/false")
+    error = record.get("error", False)
+    for name, flag in (("degraded", degraded), ("error", error)):
+        if not isinstance(flag, bool):
+            raise ValueError(f"{name} is not true/false")
+    version = record.get("experiment_version")
+    if version is not None and (isinstance(version, bool) or not isinstance(version, int) or version < 1):
+        raise ValueError("experiment_version is not a positive integer")
     return {
         "request_id": _text(record, "request_id", True),
         "ts": _timestamp(record.get("ts")),
@@ -122,6 +127,10 @@ def parse_record(record: Any) -> dict[str, Any]:
         "experiment": _text(record, "experiment", False),
         "latency_ms": _number(record.get("latency_ms"), "latency_ms"),
         "degraded": degraded,
+        "experiment_version": version,
+        "error": error,
+        "device": _text(record, "device", False),
+        "country": _text(record, "country", False),
     }
 
 

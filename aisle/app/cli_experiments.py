@@ -27,6 +27,32 @@ def _show_experiment(exp: dict[str, Any]) -> None:
         err_console.print(f"  {v['name']:16} {v['weight']:>6.1%}  {serves}{role}")
 
 
+def show_analysis(summary: dict[str, Any]) -> None:
+    """The analysis as a few lines for people (the JSON line and the HTML report hold everything)."""
+    names = list(summary["variants"])
+    err_console.print(f"{'':18}" + "".join(f"{n[:14]:>16}" for n in names))
+    for metric in ("users", "exposures", "ctr", "add_to_cart_rate", "conversion", "revenue_per_user"):
+        cells = []
+        for n in names:
+            v = summary["variants"][n][metric]
+            text = "-" if v is None else f"{v:,}" if isinstance(v, int) else f"{v:.4f}"
+            cells.append(f"{text:>16}")
+        err_console.print(f"{metric:18}" + "".join(cells))
+    for t, by_metric in summary["comparisons"].items():
+        c = by_metric[summary["primary_metric"]]
+        if c["lift"] is not None:
+            err_console.print(
+                f"{t} vs {summary['control']} on {summary['primary_metric']}: lift {c['lift']:+.2%}, "
+                f"interval [{c['ci_low'] or float('nan'):+.2%}, {c['ci_high'] or float('nan'):+.2%}], "
+                f"p={c['p_value']:.3g}"
+            )
+    srm = "[red]MISMATCH[/]" if summary["srm"]["flagged"] else "ok"
+    guards = "ok" if summary["guardrails"]["ok"] else "[red]breached[/]"
+    err_console.print(f"sample ratio {srm}, guardrails {guards}")
+    err_console.print(f"[bold]{summary['verdict']}[/]", highlight=False)
+    err_console.print(f"report: {summary['html']}")
+
+
 def _shown(job: str, run: Callable[[], dict[str, Any]]) -> None:
     """Run a job that returns one experiment, show it to people, print the summary for scripts."""
     started = time.perf_counter()
@@ -111,6 +137,39 @@ def register(app: typer.Typer, handles_errors: Callable[[Any], Any]) -> None:
         )
         err_console.print(f"{user} → {summary.get('variant') or '-'}  ({summary['reason']})")
         emit_summary("experiment.assign", summary, started)
+
+    @exp_app.command("analyze")
+    @handles_errors
+    def analyze_cmd(
+        key: Annotated[str, typer.Argument(help="Experiment key.")],
+        html: Annotated[Path | None, typer.Option(help="Write the HTML report here.")] = None,
+        version: Annotated[int | None, typer.Option(help="A version (default: the latest).")] = None,
+        drain: Annotated[
+            bool, typer.Option(help="First move exposures and events still on Kafka into the lake.")
+        ] = True,
+        look: Annotated[
+            bool, typer.Option(help="Count this read as a look of the sequential interval.")
+        ] = True,
+    ) -> None:
+        """Attribute outcomes to exposures and analyse: lift, intervals, SRM, guardrails, CUPED."""
+        from aisle.app.jobs import experiments as jobs
+
+        started = time.perf_counter()
+        params = {
+            "key": key,
+            "version": version,
+            "html": str(html) if html else None,
+            "drain": drain,
+            "record_look": look,
+        }
+        with err_console.status("attributing and analysing"):
+            summary = jobs.analyze(get_settings(), params)
+        show_analysis(summary)
+        line = {k: v for k, v in summary.items() if k != "timeline"}  # the plot's points: in the JSON file
+        emit_summary("experiment.analyze", line, started)
+        if summary.get("ok") is False:
+            err_console.print(f"[bold red]error:[/] {summary['problem']}")
+            raise typer.Exit(1)
 
     sim_app = typer.Typer(help="Simulated shoppers of the generated shop, against the running service.")
     app.add_typer(sim_app, name="simulate", no_args_is_help=True)

@@ -121,6 +121,12 @@ EXPOSURE_SCHEMA: Final = pa.schema(
         pa.field("experiment", pa.string()),
         pa.field("latency_ms", pa.float64()),
         pa.field("degraded", pa.bool_()),
+        # A/B experiments: which version of the experiment, whether the answer was a fallback after a
+        # failure (the error-rate guardrail), and where the shopper asked from (targeting, segments)
+        pa.field("experiment_version", pa.int32()),
+        pa.field("error", pa.bool_()),
+        pa.field("device", pa.string()),
+        pa.field("country", pa.string()),
     ]
 )
 EXPOSURE_REQUIRED: Final = ("request_id", "ts", "user_id", "items")

@@ -2,8 +2,11 @@
 
 The traffic simulator (``aisle simulate traffic``) shows each shopper what the service answered; this
 module decides what the shopper does with it. A shopper looks down the list (attention falls with the
-position), clicks items in proportion to how well they fit (the generator's own :func:`fit`, read from
-``latent.npz``), and carts and buys clicked items with the generator's funnel chances. So a policy that
+position), clicks items in proportion to how well they fit, and carts and buys clicked items with the
+generator's funnel chances. Fit is the generator's own :func:`fit` (taste for the item's leaf, favourite
+brands, price level, read from ``latent.npz``) plus the shopper's current intent as the generator draws
+it: sessions focus on one leaf (here the leaf of their last event in the shop's history), and a purchase
+pulls in its companion leaf (here of their last purchase). So a policy that
 puts better-fitting items in front truly earns more clicks, carts and purchases, and one that shows
 everyone the same bestsellers earns less: the difference an A/B test should find.
 
@@ -18,6 +21,7 @@ from pathlib import Path
 from typing import Final
 
 import numpy as np
+import pandas as pd
 import pyarrow.parquet as pq
 
 from aisle.core.errors import BadInput
@@ -25,6 +29,7 @@ from ingestion.synthetic.funnel import buy_chance, cart_chance
 from ingestion.synthetic.simulate import fit
 
 LATENT_KEYS: Final = (
+    "companion_leaf",
     "fav_brands",
     "price_pref",
     "taste_leaf",
@@ -44,6 +49,8 @@ class Behaviour:
     cart_rate: float = 0.08  # per click: a clicked recommendation is a stronger intent than a browse
     purchase_rate: float = 0.45  # per cart
     untagged_share: float = 0.3  # carts/purchases that come back without the request_id
+    focus_bonus: float = 1.0  # an item of the leaf the shopper was last looking at (the session's focus)
+    companion_bonus: float = 1.0  # an item of the companion leaf of their last purchase (phone → case)
 
 
 @dataclass(frozen=True)
@@ -86,14 +93,44 @@ class ShopperModel:
         self._latent = arrays
         if len(arrays["item_leaf"]) != len(self.item_ids) or len(arrays["price_pref"]) != len(self.user_ids):
             raise BadInput(f"{latent_path} does not belong to the catalog and users next to it")
+        self._focus, self._companion = self._intents(shop_dir)
         self._mean, self._std = self._reference()
 
     def fit(self, user: np.ndarray, item: np.ndarray) -> np.ndarray:
-        a = self._latent
-        return fit(
+        """The generator's fit (taste, brand, price) plus the shopper's current intent."""
+        a, b = self._latent, self.behaviour
+        taste = fit(
             a["fav_brands"], a["price_pref"], a["taste_leaf"], a["item_brand"], a["log_rel_price"],
             a["item_leaf"], user, item,
         )  # fmt: skip
+        leaf = a["item_leaf"][item]
+        return (
+            taste
+            + b.focus_bonus * (leaf == self._focus[user])
+            + b.companion_bonus * (leaf == self._companion[user])
+        )
+
+    def _intents(self, shop_dir: Path) -> tuple[np.ndarray, np.ndarray]:
+        """Per shopper, the leaf of their last event (their session's focus, as the generator draws
+        sessions) and the companion leaf of their last purchase; -1 where the history has none."""
+        focus = np.full(len(self.user_ids), -1)
+        companion = np.full(len(self.user_ids), -1)
+        path = shop_dir / "events.parquet"
+        if not path.exists():  # the shop was written as JSON Lines or CSV: taste alone decides
+            return focus, companion
+        events = pq.read_table(path, columns=["user_id", "item_id", "event_type", "ts"]).to_pandas()
+        events = events.sort_values("ts", kind="stable")
+        users = events["user_id"].astype(str).map(self.user_index)
+        items = events["item_id"].astype(str).map(self.item_index)
+        ok = users.notna() & items.notna()
+        frame = pd.DataFrame({"user": users[ok].astype(int), "item": items[ok].astype(int)})
+        frame["leaf"] = self._latent["item_leaf"][frame["item"].to_numpy()]
+        last = frame.groupby("user")["leaf"].last()
+        focus[last.index.to_numpy()] = last.to_numpy()
+        bought = frame.loc[(events.loc[ok, "event_type"] == "purchase").to_numpy()]
+        last_buy = bought.groupby("user")["leaf"].last()
+        companion[last_buy.index.to_numpy()] = self._latent["companion_leaf"][last_buy.to_numpy()]
+        return focus, companion
 
     def _reference(self) -> tuple[float, float]:
         """Fit of what shoppers would see without any model: popular items, shown to anyone."""

@@ -40,13 +40,13 @@ def catalog_features(catalog: pd.DataFrame) -> pd.DataFrame:
     return frame
 
 
-def build_shop(settings: Settings) -> None:
+def build_shop(settings: Settings, shop_config: dict[str, int] | None = None) -> None:
     """Generate, ingest through the gate, apply the Feast repo and materialize the recent-items view."""
     from aisle.app.jobs import ingest, shop
     from feature_repo.compute.recent import write_user_recent
     from feature_repo.store import apply, materialize
 
-    shop.generate(settings, SHOP)
+    shop.generate(settings, shop_config or SHOP)
     ingest.batch(settings, {"sources": [str(settings.paths.raw / "shop")]})
     apply(settings)
     write_user_recent(settings.paths.lake, settings.paths.features)

@@ -142,3 +142,91 @@ def _traffic_problem(summary: dict[str, Any]) -> str:
         f"only {summary['requests']} of {summary['planned_requests']} requests fitted in the time bound; "
         "raise --minutes or --rate"
     )
+
+
+@dataclass(frozen=True)
+class AnalyzeParams:
+    key: str = ""
+    version: int | None = None
+    html: str | None = None  # default: $AISLE_HOME/experiments/KEY/vN/report.html
+    drain: bool = True  # first move what waits on Kafka (exposures, events) into the lake
+    drain_seconds: float = 120.0
+    record_look: bool = True  # each analysis read counts as a look for the sequential interval
+
+
+def _drain(settings: Settings, seconds: float) -> dict[str, Any]:
+    """Exposures and outcome events still on Kafka into the lake, each consumer until it is idle."""
+    from aisle.app.jobs import ingest, monitoring
+
+    exposures = monitoring.collect(settings, {"max_seconds": seconds, "idle_seconds": 5.0})
+    events = ingest.stream(settings, {"max_seconds": seconds, "idle_seconds": 5.0, "push_features": False})
+    return {"exposures": exposures, "events": events}
+
+
+def analyze(settings: Settings, params: Any = None) -> dict[str, Any]:
+    """Attribute outcomes to the experiment's exposures and analyse them; JSON summary + HTML report."""
+    import json
+    from datetime import UTC, datetime, timedelta
+
+    from aisle.core.errors import BadInput
+    from monitoring.experiments.analysis import analyze as run_analysis
+    from monitoring.experiments.attribution import attribute_experiment, experiment_dir
+    from monitoring.experiments.pre_period import activity_before
+    from monitoring.experiments.report import write
+    from serving.experiments.api import open_store
+
+    p = parse_params(AnalyzeParams, params)
+    if not p.key:
+        raise BadInput("give the experiment key")
+    store = open_store(settings)
+    try:
+        exp = store.get(p.key, p.version)
+        if exp.started_at is None:
+            raise BadInput(f"experiment {p.key!r} version {exp.version} has not started; nothing to analyse")
+        drained = _drain(settings, p.drain_seconds) if p.drain else None
+        until = exp.stopped_at or datetime.now(UTC)
+        window = timedelta(hours=settings.monitor_attribution_hours)
+        attributed = attribute_experiment(settings, exp, until=until, window=window)
+        covariate, pre_period = activity_before(settings.paths.lake, exp.started_at)
+        previous = [(look.fraction, look.users) for look in store.looks(exp)]
+        summary = run_analysis(
+            attributed.frame,
+            exp.spec,
+            started_at=exp.started_at,
+            now=until,
+            covariate=covariate,
+            previous_looks=previous,
+        )
+        if p.record_look:
+            store.record_look(exp, summary["sequential"]["fraction_of_plan"], summary["users"])
+    finally:
+        store.close()
+    summary.update(
+        version=exp.version,
+        status=exp.status,
+        started_at=exp.started_at.isoformat(),
+        analysed_at=datetime.now(UTC).isoformat(),
+        attribution=attributed.counts,
+        pre_period=pre_period,
+    )
+    if drained is not None:
+        summary["drained"] = {
+            "exposures_stored": drained["exposures"].get("stored"),
+            "events_accepted": drained["events"].get("accepted"),
+        }
+    out_dir = experiment_dir(settings, exp)
+    html_path = Path(p.html) if p.html else out_dir / "report.html"
+    write(summary, html_path)
+    (out_dir / "analysis.json").write_text(json.dumps(summary, indent=2, default=str))
+    summary["html"] = str(html_path)
+    summary["json"] = str(out_dir / "analysis.json")
+    if not summary["exposures"]:
+        summary["ok"] = False
+        summary["problem"] = (
+            f"no exposures of {exp.key} v{exp.version} in the lake: is the service serving it, and did "
+            "`aisle monitor collect` (or this command's drain) run?"
+        )
+    elif not attributed.counts["reconciled"]:
+        summary["ok"] = False
+        summary["problem"] = f"attribution counts do not reconcile: {attributed.counts}"
+    return summary
