@@ -26,7 +26,7 @@ from _common import report
 
 from aisle.app.services import embedded_services, redis_url
 from aisle.core.settings import load_settings
-from feature_repo import store, tables
+from feature_repo import materialization, online, tables
 from feature_repo.user_recent import fold_event, to_table
 
 N_ITEMS = 100_000
@@ -86,8 +86,8 @@ def main() -> None:
                 coerce_timestamps="us",
             )
         with embedded_services(settings, kafka=False):
-            store.apply(settings)
-            summary = store.materialize(settings)
+            materialization.apply(settings)
+            summary = materialization.materialize(settings)
             view = summary["views"][tables.ITEM_FEATURES]
 
             url = redis_url(settings)
@@ -120,8 +120,10 @@ def main() -> None:
             items = [f"item{i:06d}" for i in rng.choice(N_ITEMS, 100, replace=False)]
             report(
                 "online_read",
-                one_user=latency(lambda: store.online_features(settings, "user000007"), 2000),
-                one_user_100_items=latency(lambda: store.online_features(settings, "user000007", items), 500),
+                one_user=latency(lambda: online.online_features(settings, "user000007"), 2000),
+                one_user_100_items=latency(
+                    lambda: online.online_features(settings, "user000007", items), 500
+                ),
                 raw_hgetall_one_key=latency(lambda: client.hgetall(keys[0]), 2000),
             )
 
@@ -133,7 +135,7 @@ def main() -> None:
 
             def push(frame: pd.DataFrame) -> None:
                 frame["event_timestamp"] = datetime.now(UTC)
-                store.push_user_recent(settings, frame)
+                online.push_user_recent(settings, frame)
 
             report("push", one_row=latency(lambda: push(one), 300), rows_500=latency(lambda: push(many), 40))
 

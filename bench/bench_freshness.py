@@ -26,7 +26,7 @@ from _common import report
 
 from aisle.app.services import embedded_services, kafka_bootstrap
 from aisle.core.settings import load_settings
-from feature_repo import store
+from feature_repo import materialization, store
 from ingestion.kafka_io import ensure_topic, new_producer
 from ingestion.pipeline import Ingester
 from ingestion.synthetic.shop import ShopConfig, generate_shop
@@ -42,7 +42,7 @@ def main() -> None:
         Ingester(settings).ingest_catalog(shop.catalog, "catalog")
         items = shop.catalog["item_id"].to_pylist()
         with embedded_services(settings):
-            store.apply(settings)
+            materialization.apply(settings)
             bootstrap = kafka_bootstrap(settings)
             ensure_topic(bootstrap, settings.events_topic)
             # the consumer runs as in production: its own `aisle ingest stream` process

@@ -66,7 +66,7 @@ class StreamFeaturePusher:
         unknown = [u for u in pc.unique(batch["user_id"]).to_pylist() if u not in self.states]
         if not unknown:
             return True
-        from feature_repo.store import read_user_recent
+        from feature_repo.online import read_user_recent
 
         try:
             rows = read_user_recent(self.settings, unknown)
@@ -88,7 +88,7 @@ class StreamFeaturePusher:
     def flush(self) -> None:
         if not self.pending:
             return
-        from feature_repo.store import push_user_recent
+        from feature_repo.online import push_user_recent
 
         try:
             push_user_recent(self.settings, to_table(self.pending).to_pandas())

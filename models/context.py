@@ -267,7 +267,7 @@ def from_online(
 
     Never raises for an unavailable store: the answer is degraded instead (see :class:`OnlineContexts`).
     """
-    from feature_repo.store import online_users
+    from feature_repo.online import online_users
 
     users = list(dict.fromkeys(str(u) for u in user_ids))
     wait = settings.online_read_timeout_ms / 1000.0 if timeout_s is None else timeout_s

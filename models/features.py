@@ -125,7 +125,7 @@ def snapshot_features(
     One Feast call serves both sides: users and items are zipped into a single entity frame (padded
     to the longer list), which costs max(users, items) rows instead of users × items pairs.
     """
-    from feature_repo.store import training_set
+    from feature_repo.training_sets import training_set
 
     users = list(dict.fromkeys(str(u) for u in user_ids)) or ["__none__"]
     items = list(dict.fromkeys(str(i) for i in item_ids)) or ["__none__"]
@@ -227,7 +227,7 @@ def _gathered(features: pd.DataFrame | ColumnTable, keys: np.ndarray) -> dict[st
 
 def ranker_training_set(settings: Settings, labels: pd.DataFrame) -> pd.DataFrame:
     """Point-in-time join of graded labels with the ranking feature service, plus pair columns."""
-    from feature_repo.store import training_set
+    from feature_repo.training_sets import training_set
 
     joined = training_set(settings, labels, feature_service="ranking")
     joined = _ensure(joined, [*_user_columns(), *_item_columns()])

@@ -7,7 +7,7 @@ from aisle.app.jobs import features as features_jobs
 from aisle.app.jobs import shop as shop_jobs
 from aisle.app.services import embedded_services
 from aisle.core.settings import Settings
-from feature_repo.store import online_features
+from feature_repo.online import online_features
 from ingestion.batch import ingest_batch
 
 

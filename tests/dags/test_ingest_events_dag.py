@@ -8,7 +8,8 @@ from aisle.app.jobs import shop as shop_jobs
 from aisle.app.services import embedded_services
 from aisle.core.assets import LAKE_ASSET
 from aisle.core.settings import Settings
-from feature_repo import store as fs
+from feature_repo import materialization, store
+from feature_repo import online as feast_online
 from feature_repo.user_recent import from_events, from_row, to_table
 from ingestion.lake import EventLake
 from ingestion.stream import stream_file
@@ -18,7 +19,9 @@ from ingestion.stream import stream_file
 def test_ingest_events_runs_batch_and_stream(dag_settings: Settings) -> None:
     shop = shop_jobs.generate(dag_settings, dict(users=120, items=40, days=4, seed=9))
     with embedded_services(dag_settings):
-        fs.apply(dag_settings)  # the stream task pushes stream features, as `aisle ingest stream` does
+        materialization.apply(
+            dag_settings
+        )  # the stream task pushes stream features, as `aisle ingest stream` does
         # the stream carries a replay of the first 300 events: the lake must not double them
         events = dag_settings.paths.raw / "shop" / "events.parquet"
         stream_file(dag_settings, events, limit=300)
@@ -29,9 +32,11 @@ def test_ingest_events_runs_batch_and_stream(dag_settings: Settings) -> None:
             assert result["state"] == "success"
             streamed = pq.read_table(events).sort_by("ts").slice(0, 300)
             users = sorted(set(streamed["user_id"].to_pylist()))
-            online = {u: from_row(row) for u, row in fs.read_user_recent(dag_settings, users).items()}
+            online = {
+                u: from_row(row) for u, row in feast_online.read_user_recent(dag_settings, users).items()
+            }
         finally:
-            fs.reset_store(dag_settings)
+            store.reset_store(dag_settings)
     lake = EventLake(dag_settings.paths.lake)
     assert lake.count() == shop["events"]
     assert len(set(lake.read()["event_id"].to_pylist())) == shop["events"]

@@ -26,8 +26,7 @@ from aisle.app.jobs import ingest
 from aisle.app.services import embedded_services, services_down
 from aisle.core.endpoints import read_state
 from aisle.core.settings import Settings, load_settings
-from feature_repo import store as fs
-from feature_repo import tables
+from feature_repo import materialization, store, tables
 from feature_repo.compute.recent import write_user_recent
 from ingestion.stream import stream_events
 from ingestion.synthetic.shop import ShopConfig, generate_shop, write_events
@@ -91,14 +90,14 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Settings, 
             first_day = events["ts"][0].as_py().replace(hour=0, minute=0, second=0, microsecond=0)
             write_user_features(settings, users[::2], first_day + timedelta(days=2))
             write_user_recent(settings.paths.lake, settings.paths.features)  # the feature build's step
-            fs.apply(settings)
-            materialized = fs.materialize(settings)
+            materialization.apply(settings)
+            materialized = materialization.materialize(settings)
             assert materialized["views"]["user_recent"]["rows"] > 0
             produced = stream_events(settings, events.slice(cut))
             streamed = ingest.stream(settings, {"idle_seconds": 4, "max_seconds": 120})
             yield settings, {"events": events, "cut": cut, "produced": produced, "stream": streamed}
         finally:
-            fs.reset_store(settings)
+            store.reset_store(settings)
 
 
 def test_lake_and_online_paths_give_the_same_contexts(world: tuple[Settings, dict[str, Any]]) -> None:

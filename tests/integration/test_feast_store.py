@@ -23,8 +23,10 @@ import yaml
 from aisle.app.services import embedded_services, redis_url, services_down, services_up
 from aisle.core.errors import BadInput, ServiceUnavailable
 from aisle.core.settings import Settings, load_settings
-from feature_repo import store as fs
-from feature_repo import tables
+from feature_repo import config as feast_config
+from feature_repo import materialization, tables, training_sets
+from feature_repo import online as feast_online
+from feature_repo import store as feast_store
 
 pytestmark = [pytest.mark.integration, pytest.mark.filterwarnings("ignore:fetch_arrow_table")]
 
@@ -177,17 +179,17 @@ def loaded(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Settings,
     settings = settings_for(tmp_path_factory.mktemp("feast") / "home")
     write_contract_tables(settings)
     with embedded_services(settings, kafka=False):
-        fs.apply(settings)
-        summary = fs.materialize(settings)
+        materialization.apply(settings)
+        summary = materialization.materialize(settings)
         try:
             yield settings, summary
         finally:
-            fs.reset_store(settings)
+            feast_store.reset_store(settings)
 
 
 def test_rendered_yaml_points_at_the_running_redis(loaded: tuple[Settings, dict[str, Any]]) -> None:
     settings, _ = loaded
-    path = fs.render_feature_store_yaml(settings)
+    path = feast_config.render_feature_store_yaml(settings)
     assert path == settings.paths.feast / "feature_store.yaml"
     config = yaml.safe_load(path.read_text())
     url = redis_url(settings)  # redis://127.0.0.1:PORT/0
@@ -206,15 +208,15 @@ def test_sql_registry_and_url_conversion(tmp_path: Path) -> None:
         home=tmp_path / "home", redis_url="rediss://:s3cret@redis.example:6380/2",
         feast_registry_url="postgresql://feast@db:5432/feast",
     )  # fmt: skip
-    config = yaml.safe_load(fs.render_feature_store_yaml(settings).read_text())
+    config = yaml.safe_load(feast_config.render_feature_store_yaml(settings).read_text())
     assert config["registry"]["registry_type"] == "sql"
     assert config["registry"]["path"].endswith("@db:5432/feast")
     parts = config["online_store"]["connection_string"].split(",")
     assert parts[:2] == ["redis.example:6380", "db=2"] and {"ssl=true", "password=s3cret"} <= set(parts)
     with pytest.raises(BadInput, match="redis://"):
-        fs.feast_connection_string("unix:///tmp/redis.sock")
+        feast_config.feast_connection_string("unix:///tmp/redis.sock")
     with pytest.raises(BadInput, match="cannot carry"):
-        fs.feast_connection_string("redis://:a,b@host:1/0")
+        feast_config.feast_connection_string("redis://:a,b@host:1/0")
 
 
 def test_materialize_writes_the_latest_row_of_every_entity(loaded: tuple[Settings, dict[str, Any]]) -> None:
@@ -232,7 +234,7 @@ def test_materialize_writes_the_latest_row_of_every_entity(loaded: tuple[Setting
 def test_online_user_features_equal_the_latest_offline_row(loaded: tuple[Settings, dict[str, Any]]) -> None:
     settings, _ = loaded
     for user in ("u0", "u3"):
-        online = fs.online_features(settings, user)["user"]
+        online = feast_online.online_features(settings, user)["user"]
         offline = latest_offline_row(settings, tables.USER_FEATURES, "user_id", user)
         features = [f.name for f in tables.USER_FEATURES_SCHEMA][2:-1]
         mismatched = {
@@ -249,7 +251,7 @@ def test_online_user_features_equal_the_latest_offline_row(loaded: tuple[Setting
 
 def test_items_and_list_features_round_trip(loaded: tuple[Settings, dict[str, Any]]) -> None:
     settings, _ = loaded
-    result = fs.online_features(settings, "u1", ["i1", "i5", "no-such-item"])
+    result = feast_online.online_features(settings, "u1", ["i1", "i5", "no-such-item"])
     items = result["items"]
     assert list(items) == ["i1", "i5", "no-such-item"]
     offline = latest_offline_row(settings, tables.ITEM_FEATURES, "item_id", "i5")
@@ -260,7 +262,7 @@ def test_items_and_list_features_round_trip(loaded: tuple[Settings, dict[str, An
     assert items["i1"]["item_features__age_days"] is None
     assert all(v is None for k, v in items["no-such-item"].items() if k != "item_id")
 
-    store = fs.get_store(settings)
+    store = feast_store.get_store(settings)
     refs = [
         f"item_cooccurrence:{c}" for c in ("bought_together", "bought_together_scores", "viewed_together")
     ]
@@ -297,17 +299,17 @@ def test_pushed_user_recent_is_visible_at_once_and_older_pushes_lose(
         }
         return pd.DataFrame([row])
 
-    fs.push_user_recent(settings, recent(now, ["i7", "i3"], 3))
-    user = fs.online_features(settings, "u2")["user"]  # no wait, no retry: visible immediately
+    feast_online.push_user_recent(settings, recent(now, ["i7", "i3"], 3))
+    user = feast_online.online_features(settings, "u2")["user"]  # no wait, no retry: visible immediately
     assert user["user_recent__recent_items"] == ["i7", "i3"]
     assert user["user_recent__purchased_items"] == ["i1"]
     assert user["user_recent__session_events"] == 3 and user["user_recent__session_id"] == "s-42"
     assert user["user_features__views_1d"] is not None  # batch features of the same user intact
 
-    fs.push_user_recent(settings, recent(now - timedelta(seconds=5), ["i0"], 1))  # replayed, older
-    assert fs.online_features(settings, "u2")["user"]["user_recent__recent_items"] == ["i7", "i3"]
+    feast_online.push_user_recent(settings, recent(now - timedelta(seconds=5), ["i0"], 1))  # replayed, older
+    assert feast_online.online_features(settings, "u2")["user"]["user_recent__recent_items"] == ["i7", "i3"]
     with pytest.raises(BadInput, match="session_id"):
-        fs.push_user_recent(settings, recent(now, [], 0).drop(columns=["session_id"]))
+        feast_online.push_user_recent(settings, recent(now, [], 0).drop(columns=["session_id"]))
 
 
 def test_point_in_time_join_never_uses_a_later_row(loaded: tuple[Settings, dict[str, Any]]) -> None:
@@ -327,7 +329,7 @@ def test_point_in_time_join_never_uses_a_later_row(loaded: tuple[Settings, dict[
             "label": [1, 0, 1, 0],
         }
     )
-    frame = fs.training_set(settings, entity).sort_values("event_timestamp").reset_index(drop=True)
+    frame = training_sets.training_set(settings, entity).sort_values("event_timestamp").reset_index(drop=True)
     by_time = {row["event_timestamp"]: row for row in frame.to_dict("records")}
     planted_later = user_row("u4", second, 4)["views_1d"]
     earlier = user_row("u4", first, 4)["views_1d"]
@@ -342,28 +344,30 @@ def test_point_in_time_join_never_uses_a_later_row(loaded: tuple[Settings, dict[
     assert list(frame["label"].sort_values()) == [0, 0, 1, 1]
     assert frame.attrs["missing_views"] == []  # ranking reads no stream view
 
-    retrieval = fs.training_set(settings, entity.drop(columns=["item_id"]), feature_service="retrieval")
+    retrieval = training_sets.training_set(
+        settings, entity.drop(columns=["item_id"]), feature_service="retrieval"
+    )
     assert not any(c.startswith("item_features__") for c in retrieval.columns)
     # the stream view has no offline copy here: null columns, named in attrs, same layout as with data
     assert retrieval.attrs["missing_views"] == ["user_recent"]
     assert retrieval["user_recent__recent_items"].isna().all()
     with pytest.raises(BadInput, match="item_id"):
-        fs.training_set(settings, entity.drop(columns=["item_id"]))
+        training_sets.training_set(settings, entity.drop(columns=["item_id"]))
 
 
 def test_incremental_run_writes_only_new_snapshots_and_apply_keeps_the_watermark(
     loaded: tuple[Settings, dict[str, Any]],
 ) -> None:
     settings, _ = loaded
-    fs.apply(settings)  # re-applying must not reset what was materialized
-    again = fs.materialize(settings)
+    materialization.apply(settings)  # re-applying must not reset what was materialized
+    again = materialization.materialize(settings)
     assert again["rows"] == 0
     day = DAY0 + timedelta(days=DAYS)
     write_table(settings, tables.USER_FEATURES, [user_row("u1", day, 1) | {"views_1d": 999}], tag="late")
-    later = fs.materialize(settings)
+    later = materialization.materialize(settings)
     assert later["views"]["user_features"]["rows"] == 1 and later["rows"] == 1
     assert later["views"]["user_features"]["full_reload"] is False
-    assert fs.online_features(settings, "u1")["user"]["user_features__views_1d"] == 999
+    assert feast_online.online_features(settings, "u1")["user"]["user_features__views_1d"] == 999
 
 
 def test_redis_down_is_a_clear_error_and_a_rerun_writes_everything(tmp_path: Path) -> None:
@@ -371,26 +375,26 @@ def test_redis_down_is_a_clear_error_and_a_rerun_writes_everything(tmp_path: Pat
     write_contract_tables(settings)
     port = int(services_up(settings, kafka=False)["redis"]["url"].rsplit(":", 1)[1].split("/")[0])
     try:
-        fs.apply(settings)
+        materialization.apply(settings)
         services_down(settings, kafka=False)
         with pytest.raises(ServiceUnavailable, match=r"Redis at redis://127\.0\.0\.1:\d+/0 is not reachable"):
-            fs.materialize(settings)
+            materialization.materialize(settings)
         with pytest.raises(ServiceUnavailable, match="is not reachable"):
-            fs.online_features(settings, "u1")
+            feast_online.online_features(settings, "u1")
 
         services_up(settings, kafka=False, redis_port=port)
-        summary = fs.materialize(settings)  # nothing was recorded by the failed run
+        summary = materialization.materialize(settings)  # nothing was recorded by the failed run
         assert summary["views"]["user_features"]["rows"] == len(USERS)
         assert summary["rows"] == len(USERS) + 2 * len(ITEMS) + 6
-        assert fs.online_features(settings, "u3")["user"]["user_features__views_1d"] is not None
+        assert feast_online.online_features(settings, "u3")["user"]["user_features__views_1d"] is not None
 
         # A Redis that lost its data (restart without persistence) is reloaded in full, though the
         # registry says everything was materialized already.
         redis_py.Redis.from_url(redis_url(settings)).flushdb()
-        assert fs.online_features(settings, "u3")["user"]["user_features__views_1d"] is None
-        reload = fs.materialize(settings)
+        assert feast_online.online_features(settings, "u3")["user"]["user_features__views_1d"] is None
+        reload = materialization.materialize(settings)
         assert reload["rows"] == summary["rows"]
-        assert fs.online_features(settings, "u3")["user"]["user_features__views_1d"] is not None
+        assert feast_online.online_features(settings, "u3")["user"]["user_features__views_1d"] is not None
     finally:
         services_down(settings, kafka=False)
-        fs.reset_store(settings)
+        feast_store.reset_store(settings)

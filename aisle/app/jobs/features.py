@@ -46,7 +46,7 @@ def compute(settings: Settings, params: Any = None, *, progress: Step | None = N
 
 def apply(settings: Settings, params: Any = None) -> dict[str, Any]:
     """`feast apply` of the repo rendered from settings."""
-    from feature_repo.store import apply as feast_apply
+    from feature_repo.materialization import apply as feast_apply
 
     parse_params(_NoParams, params)
     return feast_apply(settings)
@@ -54,7 +54,7 @@ def apply(settings: Settings, params: Any = None) -> dict[str, Any]:
 
 def materialize(settings: Settings, params: Any = None) -> dict[str, Any]:
     """Incremental materialization of the offline tables into the Redis online store."""
-    from feature_repo.store import materialize as to_online
+    from feature_repo.materialization import materialize as to_online
 
     parse_params(_NoParams, params)
     return to_online(settings)
@@ -99,7 +99,7 @@ class TrainingSetParams:
 def training_set(settings: Settings, params: Any = None) -> dict[str, Any]:
     """Point-in-time join of graded lake labels with Feast features, written as Parquet."""
     from feature_repo.labels import label_frame
-    from feature_repo.store import training_set as join
+    from feature_repo.training_sets import training_set as join
 
     p = parse_params(TrainingSetParams, params)
     started = time.perf_counter()
@@ -129,7 +129,7 @@ class OnlineParams:
 
 def online(settings: Settings, params: Any = None) -> dict[str, Any]:
     """One shopper's (and optionally some items') features as the online store holds them now."""
-    from feature_repo.store import online_features
+    from feature_repo.online import online_features
 
     p = parse_params(OnlineParams, params)
     if not p.user_id:
