@@ -105,7 +105,8 @@ def main() -> None:
 
     from aisle.app.jobs import features as features_jobs
     from aisle.app.services import embedded_services
-    from models.pipeline import TrainParams, train_all
+    from models.training.params import TrainParams
+    from models.training.stages import train_all
 
     with tempfile.TemporaryDirectory() as tmp:
         settings = load_settings(

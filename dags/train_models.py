@@ -6,7 +6,8 @@ evaluation compares every model on the holdout; the gate decides whether the new
 become `champion`; `register` refits the policy on all data and registers it in MLflow (alias
 `challenger`, and `champion` if the gate passed); `publish_champion` then publishes the `aisle_champion`
 Asset (extra: the version), which `deploy_service` is scheduled on; it is skipped when nothing was
-promoted. The work lives in `models.pipeline`; the trigger form's defaults are `models.params.TrainParams`.
+promoted. The work lives in `models.training`; the trigger form's defaults are
+`models.training.params.TrainParams`.
 Triggered with a `reason` in its conf (e.g. by the monitoring job), the reason is kept in MLflow.
 """
 

@@ -73,8 +73,8 @@ class PolicyConfig:
     cooccurrence_candidates: int = 50
     trending_candidates: int = 50
     recent_items: int = 20
-    #: What shoppers with no history at all get: "trending" or "popularity", chosen per training run
-    #: on the ranker's label window (see models.pipeline.choose_cold_start), never on the test days.
+    #: What shoppers with no history at all get: "trending" or "popularity", chosen per training run on
+    #: the ranker's label window (models.training.ranker_data.choose_cold_start), never on the test days.
     cold_start: str = "trending"
 
     def __post_init__(self) -> None:
@@ -448,7 +448,7 @@ class PolicyRecommender:
         self.sources: dict[str, str] = {}
 
     def fit(self, train: pd.DataFrame, catalog: pd.DataFrame | None = None) -> Self:
-        return self  # the parts are fitted separately; see models.pipeline
+        return self  # the parts are fitted separately; see models.training
 
     def recommend(self, user_ids: Sequence[str], k: int, exclude_seen: bool = True) -> dict[str, list[str]]:
         users = [str(u) for u in user_ids]

@@ -1,9 +1,10 @@
-"""MLflow: where runs are tracked, how the policy is registered, and the gate that guards ``champion``.
+"""MLflow: where runs are tracked, what the training stages log, and how the policy is registered.
 
 Aliases, never stages or "latest": serving asks for ``models:/aisle-recommender@champion``; every newly
 trained policy is registered and gets ``challenger``; only the gate (or a person, on the record, with
 ``aisle models promote``) moves ``champion``. Each move is appended to the registered model's
-``champion_history`` tag, which is what ``rollback`` walks back.
+``champion_history`` tag, which is what ``rollback`` walks back. The gate's decision itself is
+``models.gate``; every MLflow call of a training run goes through this module.
 """
 
 from __future__ import annotations
@@ -11,8 +12,7 @@ from __future__ import annotations
 import json
 import logging
 import warnings
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import asdict, dataclass, field
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +21,6 @@ import pandas as pd
 
 from aisle.core.errors import AisleError, BadInput
 from aisle.core.settings import Settings, export_env
-from models.evaluation import paired_bootstrap_ci
 
 log = logging.getLogger(__name__)
 
@@ -30,7 +29,6 @@ EXPERIMENT = "aisle"
 CHAMPION = "champion"
 CHALLENGER = "challenger"
 HISTORY_TAG = "champion_history"
-GATE_METRIC = "ndcg@10"
 POLICY_ARTIFACT = "policy"
 
 
@@ -104,98 +102,74 @@ def log_lake_input(settings: Settings, snapshot: Mapping[str, Any]) -> None:
     mlflow.log_input(dataset, context="training")
 
 
-# ---------------------------------------------------------------- the gate
+# ---------------------------------------------------------------- what the training stages log
 
 
-@dataclass
-class GateDecision:
-    """What the gate decided and why, in words a person can act on."""
-
-    passed: bool
-    reasons: list[str] = field(default_factory=list)
-    comparisons: dict[str, dict[str, float]] = field(default_factory=dict)
-    checks: dict[str, bool] = field(default_factory=dict)
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+def reason_tags(reason: str) -> dict[str, str]:
+    """MLflow tags of why a run happened: ``aisle.reason`` and its kind (the text before the colon)."""
+    if not reason:
+        return {}
+    return {"aisle.reason": reason[:5000], "aisle.reason_kind": reason.split(":", 1)[0].strip()}
 
 
-def quality_gate(
-    challenger: pd.DataFrame,
-    references: Mapping[str, pd.DataFrame],
-    checks: Mapping[str, bool],
-    metric: str = GATE_METRIC,
-    n_boot: int = 1000,
-    seed: int = 0,
-) -> GateDecision:
-    """Refuse if the challenger is worse than any reference beyond the paired 95% bootstrap interval
-    (the interval of mean(challenger - reference) over the same test users lies wholly below zero), or
-    if any behavioural check failed.
-
-    ``challenger`` and each reference are per-user frames (``user_id`` + the metric column) from the
-    same split; users are aligned by id, so a reference evaluated on a different user set is refused
-    rather than compared unfairly.
-    """
-    decision = GateDecision(passed=True, checks=dict(checks))
-    base = challenger.set_index("user_id")[metric]
-    for name, frame in references.items():
-        other = frame.set_index("user_id")[metric]
-        common = base.index.intersection(other.index)
-        if len(common) == 0 or len(common) < 0.9 * len(base):
-            decision.passed = False
-            decision.reasons.append(f"{name}: evaluated on different users, cannot compare")
-            continue
-        a, b = base.loc[common].to_numpy(), other.loc[common].to_numpy()
-        lo, hi = paired_bootstrap_ci(a, b, n=n_boot, seed=seed)
-        diff = float(np.mean(a - b))
-        decision.comparisons[name] = {
-            "challenger": float(a.mean()),
-            name: float(b.mean()),
-            "diff": diff,
-            "ci_lo": lo,
-            "ci_hi": hi,
-            "users": float(len(common)),
-        }
-        if hi < 0:
-            decision.passed = False
-            decision.reasons.append(
-                f"worse than {name} on {metric}: {a.mean():.4f} vs {b.mean():.4f} "
-                f"(difference {diff:+.4f}, 95% CI [{lo:+.4f}, {hi:+.4f}] entirely below zero)"
-            )
-    for check, ok in checks.items():
-        if not ok:
-            decision.passed = False
-            decision.reasons.append(f"behavioural check failed: {check}")
-    return decision
+def log_run_start(
+    settings: Settings, kind: str, run_key: str, params: Mapping[str, Any], snapshot: Mapping[str, Any]
+) -> str:
+    """Open a training run's parent run: its parameters, the data it read (lineage), why it runs;
+    returns its id."""
+    with start_run(settings, kind) as run:
+        mlflow = _mlflow(settings)
+        mlflow.set_tags(
+            {"aisle.run_key": run_key, "aisle.kind": kind, **reason_tags(str(params.get("reason") or ""))}
+        )
+        mlflow.log_params(
+            {f"param.{k}": (",".join(v) if isinstance(v, tuple) else v) for k, v in params.items()}
+        )
+        mlflow.log_params({f"data.{k}": v for k, v in snapshot.items()})
+        mlflow.log_dict(dict(snapshot), "data_snapshot.json")
+        log_lake_input(settings, snapshot)
+        return str(run.info.run_id)
 
 
-def behavioural_checks(
-    recommend: Callable[[list[str], int], dict[str, list[str]]],
-    users: Sequence[str],
-    seen: Mapping[str, set[str]],
-    catalog_items: set[str],
-    k: int = 10,
-) -> dict[str, bool]:
-    """Properties any policy must have, whatever its metrics: checked on real users and a made-up one.
+def log_fit(
+    settings: Settings, parent_run_id: str, run_key: str, model: str, seed: int, stats: Mapping[str, Any]
+) -> None:
+    """One model's fit as a run nested under the training run."""
+    with start_run(settings, model, parent=parent_run_id):
+        mlflow = _mlflow(settings)
+        mlflow.set_tags({"aisle.run_key": run_key, "aisle.model": model})
+        mlflow.log_params({"model": model, "seed": seed})
+        mlflow.log_metrics({k: float(v) for k, v in stats.items() if isinstance(v, int | float)})
 
-    ``recommend(users, k)`` must exclude seen items. The unknown user proves cold start answers rather
-    than failing; asking twice proves the answer is deterministic.
-    """
-    probe = [*users, "__gate_unknown_user__"]
-    first = recommend(probe, k)
-    second = recommend(probe, k)
-    full = min(k, len(catalog_items))
-    lists = [first.get(u, []) for u in probe]
-    return {
-        "no_seen_items": all(not (set(first.get(u, [])) & seen.get(u, set())) for u in probe),
-        "no_duplicates": all(len(items) == len(set(items)) for items in lists),
-        "items_in_catalog": all(set(items) <= catalog_items for items in lists),
-        "full_lists": all(
-            len(first.get(u, [])) >= min(full, len(catalog_items - seen.get(u, set()))) for u in probe
-        ),
-        "cold_start_answers": len(first.get("__gate_unknown_user__", [])) == full,
-        "deterministic": all(first.get(u) == second.get(u) for u in probe),
-    }
+
+def log_evaluation(
+    settings: Settings, run_id: str, table: pd.DataFrame, extra: Mapping[str, Any], k: int, figure: Any
+) -> None:
+    """The comparison table (artifact and metrics ``model.segment.metric_at_k``) and its plot."""
+    with start_run(settings, "", run_id=run_id):
+        mlflow = _mlflow(settings)
+        log_frame(settings, table, "evaluation/comparison.json")
+        metrics = {}
+        for row in table.to_dict("records"):
+            for col in (f"ndcg@{k}", f"recall@{k}", f"map@{k}", f"hit_rate@{k}", f"coverage@{k}"):
+                value = row.get(col)
+                if value is not None and np.isfinite(value):
+                    metrics[f"{row['model']}.{row['segment']}.{col.replace('@', '_at_')}"] = float(value)
+        mlflow.log_metrics(metrics)
+        rmse = (extra.get("als_rating") or {}).get("rmse")
+        if rmse is not None:
+            mlflow.log_metric("als.rating_rmse", float(rmse))
+        mlflow.log_figure(figure, "evaluation/ndcg.png")
+
+
+def log_gate(settings: Settings, run_id: str, result: Mapping[str, Any]) -> None:
+    """The gate's verdict on the training run: the decision as JSON, passed and reasons as tags."""
+    with start_run(settings, "", run_id=run_id):
+        mlflow = _mlflow(settings)
+        mlflow.log_dict(dict(result), "gate.json")
+        mlflow.set_tags(
+            {"gate.passed": str(result["passed"]), "gate.reasons": "; ".join(result["reasons"])[:4000]}
+        )
 
 
 # ---------------------------------------------------------------- registering and aliases

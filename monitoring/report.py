@@ -223,6 +223,7 @@ def save_dashboards(settings: Settings, ws: Any = None) -> Any:
 def offline_vs_online(settings: Settings, series: dict[str, dict[str, float]], k: int) -> dict[str, Any]:
     """The champion's offline NDCG (the gate's figure, from MLflow) beside its online quality."""
     from models import registry
+    from models.gate import GATE_METRIC
 
     out: dict[str, Any] = {"champion": None}
     if settings.mlflow_tracking_uri is None and not (settings.paths.mlflow / "mlflow.db").exists():
@@ -231,7 +232,7 @@ def offline_vs_online(settings: Settings, series: dict[str, dict[str, float]], k
     if version is None:
         return {**out, "note": "no champion registered"}
     tags = registry.client(settings).get_model_version(registry.REGISTERED_MODEL, version).tags
-    metric = registry.GATE_METRIC.replace("@", "_at_")
+    metric = GATE_METRIC.replace("@", "_at_")
     offline = tags.get(f"{metric}.challenger")
     online = series.get(f"model={version}")
     return {

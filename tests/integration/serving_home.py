@@ -44,7 +44,7 @@ def build_shop(settings: Settings, shop_config: dict[str, int] | None = None) ->
     """Generate, ingest through the gate, apply the Feast repo and materialize the recent-items view."""
     from aisle.app.jobs import ingest, shop
     from feature_repo.compute.recent import write_user_recent
-    from feature_repo.store import apply, materialize
+    from feature_repo.materialization import apply, materialize
 
     shop.generate(settings, shop_config or SHOP)
     ingest.batch(settings, {"sources": [str(settings.paths.raw / "shop")]})
@@ -58,7 +58,9 @@ def train_policy(settings: Settings, out: Path, seed: int = 0) -> Path:
     from models.baselines import CooccurrenceRecommender, PopularityRecommender, TrendingRecommender
     from models.data import load_catalog, load_events
     from models.hybrid import HybridPolicy
-    from models.pipeline import TrainParams, stage1_policy, window_labels
+    from models.training.params import TrainParams
+    from models.training.policy import stage1_policy
+    from models.training.ranker_data import window_labels
     from models.two_tower.export import export as export_tower
     from models.wide_deep.export import export as export_ranker
     from models.wide_deep.train import WideDeepConfig, WideDeepRanker

@@ -94,7 +94,11 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Settings, 
             materialized = materialization.materialize(settings)
             assert materialized["views"]["user_recent"]["rows"] > 0
             produced = stream_events(settings, events.slice(cut))
-            streamed = ingest.stream(settings, {"idle_seconds": 4, "max_seconds": 120})
+            # bounded by the count produced; the idle bound only stops a run that went wrong
+            expected = events.num_rows - cut
+            streamed = ingest.stream(
+                settings, {"max_events": expected, "idle_seconds": 30, "max_seconds": 240}
+            )
             yield settings, {"events": events, "cut": cut, "produced": produced, "stream": streamed}
         finally:
             store.reset_store(settings)

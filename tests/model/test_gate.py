@@ -11,7 +11,7 @@ import pytest
 from ingestion.synthetic.shop import ShopConfig, generate_shop
 from models.baselines import CooccurrenceRecommender, PopularityRecommender
 from models.evaluation import Split, per_user_results, temporal_split
-from models.registry import behavioural_checks, quality_gate
+from models.gate import behavioural_checks, quality_gate
 
 
 @pytest.fixture(scope="module")
@@ -96,7 +96,7 @@ def test_behavioural_checks_catch_duplicates_and_seen_items(split: Split) -> Non
 def test_cold_start_source_is_chosen_on_the_label_window_not_the_test_days() -> None:
     from types import SimpleNamespace
 
-    from models.pipeline import choose_cold_start
+    from models.training.ranker_data import choose_cold_start
 
     t0 = pd.Timestamp("2026-01-01", tz="UTC")
     before = pd.DataFrame({"user_id": ["old"], "item_id": ["a"], "event_type": ["view"], "ts": [t0]})

@@ -26,7 +26,9 @@ from models.hybrid import (
     non_increasing,
     ranked_order,
 )
-from models.pipeline import TrainParams, stage1_policy, window_labels
+from models.training.params import TrainParams
+from models.training.policy import stage1_policy
+from models.training.ranker_data import window_labels
 from models.two_tower.export import export as export_tower
 from models.two_tower.train import TwoTowerConfig, TwoTowerRecommender
 from models.wide_deep.export import export as export_ranker

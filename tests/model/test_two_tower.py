@@ -21,7 +21,7 @@ from models.two_tower import (
     export,
     user_queries,
 )
-from models.two_tower.train import history_windows, positive_pairs
+from models.two_tower.data import history_windows, positive_pairs
 
 T0 = pd.Timestamp("2026-01-01", tz="UTC")
 FAST = TwoTowerConfig(embedding_dim=16, epochs=2, batch_size=256, history=5, seed=7)

@@ -15,11 +15,11 @@ from typing import Any
 from aisle.app.jobs import Step, no_step, parse_params
 from aisle.core.errors import BadInput
 from aisle.core.settings import Settings
-from models.params import TrainParams  # light: DAG files take the trigger form's defaults from it
+from models.training.params import TrainParams  # light: DAG files take the trigger form's defaults from it
 
 
 def train_params(params: Any) -> Any:
-    """The training run's parameters (``models.params.TrainParams``) from a mapping or the dataclass."""
+    """The run's parameters (``models.training.params.TrainParams``) from a mapping or the dataclass."""
     if isinstance(params, TrainParams):
         return params
     return TrainParams.from_dict(dict(params or {}))
@@ -27,46 +27,42 @@ def train_params(params: Any) -> Any:
 
 def train_stages(params: Any, register_model: bool = True) -> list[str]:
     """The progress stages of ``train`` / ``evaluate``."""
-    from models.pipeline import stage_names
+    from models.training.stages import stage_names
 
     return stage_names(train_params(params), register_model=register_model)
 
 
 def train(settings: Settings, params: Any = None, *, progress: Step | None = None) -> dict[str, Any]:
     """Split → fit every model → compare → gate → refit on all data → register (`aisle train`)."""
-    from models.pipeline import train_all
+    from models.training.stages import train_all
 
     return train_all(settings, train_params(params), step=progress or no_step)
 
 
 def evaluate(settings: Settings, params: Any = None, *, progress: Step | None = None) -> dict[str, Any]:
     """The same split, fits and comparison as ``train``; registers nothing (`aisle evaluate`)."""
-    from models.pipeline import train_all
+    from models.training.stages import train_all
 
     return train_all(settings, train_params(params), step=progress or no_step, register_model=False)
 
 
 def prepare(settings: Settings, params: Any = None) -> dict[str, Any]:
     """DAG stage: split the lake in time and write the run's data; returns the summary with ``run_key``."""
-    from models.pipeline import prepare as prepare_run
+    from models.training.stages import prepare as prepare_run
 
     return prepare_run(settings, train_params(params))
 
 
 def latest_run(settings: Settings) -> dict[str, Any]:
     """The newest training run on disk: its key, directory, manifest and comparison table."""
-    from models.pipeline import run_dir
+    from models.training.layout import RunLayout
 
-    root = settings.paths.models / "runs"
-    runs = sorted(p for p in root.iterdir() if p.is_dir()) if root.is_dir() else []
-    if not runs:
-        raise BadInput(f"no training run under {root}; run `aisle train` first")
-    out = run_dir(settings, runs[-1].name)
+    layout = RunLayout.latest(settings)
     return {
-        "run_key": out.name,
-        "dir": out,
-        "state": out / "state.json",
-        "comparison": out / "comparison.csv",
+        "run_key": layout.run_key,
+        "dir": layout.root,
+        "state": layout.state,
+        "comparison": layout.comparison,
     }
 
 
@@ -87,7 +83,7 @@ class RunParams:
 
 def fit(settings: Settings, params: Any = None) -> dict[str, Any]:
     """DAG stage: fit one model (``params.model``) of a prepared run."""
-    from models.pipeline import train as fit_one
+    from models.training.stages import train as fit_one
 
     p = parse_params(RunParams, params)
     if not p.model:
@@ -97,21 +93,21 @@ def fit(settings: Settings, params: Any = None) -> dict[str, Any]:
 
 def evaluate_run(settings: Settings, params: Any = None) -> dict[str, Any]:
     """DAG stage: score every fitted model of a run on its holdout."""
-    from models.pipeline import evaluate as evaluate_stage
+    from models.training.stages import evaluate as evaluate_stage
 
     return evaluate_stage(settings, parse_params(RunParams, params).run_key)
 
 
 def gate(settings: Settings, params: Any = None) -> dict[str, Any]:
     """DAG stage: the quality gate for the run's policy."""
-    from models.pipeline import gate as gate_stage
+    from models.training.stages import gate as gate_stage
 
     return gate_stage(settings, parse_params(RunParams, params).run_key)
 
 
 def register(settings: Settings, params: Any = None) -> dict[str, Any]:
     """DAG stage: refit on all data, register, promote if the gate passed."""
-    from models.pipeline import register as register_stage
+    from models.training.stages import register as register_stage
 
     return register_stage(settings, parse_params(RunParams, params).run_key)
 

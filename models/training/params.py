@@ -1,7 +1,7 @@
-"""The training run's parameters and the model names, apart from the pipeline's heavy imports.
+"""The training run's parameters and the model names, apart from the stages' heavy imports.
 
-Airflow parses the `train_models` DAG file often; its trigger form takes these defaults, so they must
-import in milliseconds (no numpy, pandas or MLflow here).
+Airflow parses the `train_models` DAG file often; its trigger form takes these defaults, so this module
+(and ``models.training.table``, where the names come from) must import in milliseconds.
 """
 
 from __future__ import annotations
@@ -10,12 +10,13 @@ from dataclasses import dataclass
 from typing import Any, Final
 
 from aisle.core.errors import BadInput
+from models.training.table import MODELS
 
-BASELINES: Final = ("popularity", "trending", "cooccurrence", "item_knn", "als")
-LEARNED: Final = ("two_tower", "wide_deep")
-ALL_MODELS: Final = (*BASELINES, *LEARNED)
+LEARNED: Final = tuple(name for name, e in MODELS.items() if e.kind != "baseline")
+BASELINES: Final = tuple(name for name, e in MODELS.items() if e.kind == "baseline")
+ALL_MODELS: Final = tuple(MODELS)
 HYBRID: Final = "hybrid"
-#: Always fitted: the hybrid policy's own candidate sources and fallbacks.
+#: Always fitted when the policy is trained: its own candidate sources and fallbacks.
 POLICY_PARTS: Final = ("popularity", "trending", "cooccurrence")
 
 
@@ -54,6 +55,7 @@ class TrainParams:
 
     @property
     def hybrid(self) -> bool:
+        """Whether this run trains (and can register) the hybrid policy: it needs every learned part."""
         return set(LEARNED) <= set(self.models)
 
     def fitted(self) -> tuple[str, ...]:

@@ -1,0 +1,165 @@
+"""The ranker's training data, built the way the policy will use the ranker, and the cold-start choice.
+
+Stage-1 retrieval (two-tower, co-occurrence, trending) is fitted on everything before a label window
+and asked for candidates as of the window's start; each candidate is labelled with what the shopper then
+did with it. Both this and the cold-start choice are decided on training data only, never the test days.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from aisle.core.errors import BadInput
+from aisle.core.settings import Settings
+from models.evaluation import Split
+from models.training.layout import RunLayout
+from models.training.params import TrainParams
+from models.training.policy import stage1_policy
+
+
+def ranker_set(
+    settings: Settings,
+    events: pd.DataFrame,
+    catalog: pd.DataFrame | None,
+    params: TrainParams,
+    layout: RunLayout,
+) -> tuple[dict[str, Any], pd.DataFrame]:
+    """The ranker's training set, built the way the policy will use the ranker.
+
+    Stage-1 retrieval (two-tower, co-occurrence, trending) is fitted on everything before the label
+    window and asked for candidates as of the window's start; the user's interactions in the window
+    are the graded positives, and ``negatives`` per positive are sampled from those candidates the
+    user did not touch. Every row carries the stage-1 retrieval scores and Feast's point-in-time
+    features at the label's time. Fitting stage 1 on the earlier data keeps the retrieval scores as
+    uninformed about the labels as they will be about tomorrow's clicks at serving time.
+    """
+    from models.features import feature_coverage, ranker_training_set
+
+    started = time.perf_counter()
+    window_start = events["ts"].max() - pd.Timedelta(days=params.label_days)
+    before = events.loc[events["ts"] < window_start]
+    window = events.loc[events["ts"] >= window_start]
+    if before.empty or window.empty:
+        raise BadInput(
+            f"the ranker needs events both before and within its {params.label_days}-day label window; "
+            "ingest more history or lower label_days"
+        )
+    stage1 = stage1_policy(before, catalog, params)
+    cold_start, cold_ndcg = choose_cold_start(stage1, before, window, params.k)
+    labels = window_labels(stage1, before, window, params)
+    if labels.empty or labels["label"].nunique() < 2:
+        raise BadInput("too few interactions in the label window to train the ranker; raise label_days")
+    frame = ranker_training_set(settings, labels)
+    coverage = feature_coverage(frame)
+    if coverage < 0.05:
+        raise BadInput(
+            f"the ranker's training set has almost no features (coverage {coverage:.1%}); "
+            "run `aisle features build` before `aisle train`"
+        )
+    frame.to_parquet(layout.ranker_set, index=False)
+    info = {
+        "rows": len(frame),
+        "positives": int((frame["label"] > 0).sum()),
+        "negatives": int((frame["label"] == 0).sum()),
+        "label_window_start": window_start.isoformat(),
+        "feature_coverage": round(coverage, 4),
+        "cold_start": cold_start,
+        "cold_start_ndcg": cold_ndcg,
+        "seconds": round(time.perf_counter() - started, 3),
+    }
+    layout.ranker_info.write_text(json.dumps(info, indent=2))
+    return info, frame
+
+
+def choose_cold_start(
+    policy: Any, before: pd.DataFrame, window: pd.DataFrame, k: int
+) -> tuple[str, dict[str, float]]:
+    """Trending or popularity for shoppers with no history: whichever ranked the label window's new
+    shoppers better (NDCG@k, stage-1 fits). Decided on training data only, so the test days stay unseen.
+    """
+    from models.evaluation import RELEVANCE_GRADES, ranking_metrics
+    from models.hybrid import COLD_SOURCES, ranked_order
+
+    grades = window["event_type"].map(RELEVANCE_GRADES)
+    fresh = window.loc[grades.notna() & ~window["user_id"].isin(before["user_id"]), ["user_id", "item_id"]]
+    relevant = (
+        fresh.assign(grade=grades)
+        .groupby("user_id")[["item_id", "grade"]]
+        .apply(lambda part: dict(zip(part["item_id"], part["grade"], strict=True)))
+    )
+    scores: dict[str, float] = {}
+    for source in COLD_SOURCES:
+        top = [str(i) for i in policy.item_ids[ranked_order(policy.item_ids, getattr(policy, source))][:k]]
+        values = [ranking_metrics(top, rel, k)["ndcg"] for rel in relevant]
+        scores[source] = round(float(np.mean(values)), 5) if values else float("nan")
+    best = max(COLD_SOURCES, key=lambda s: scores[s] if np.isfinite(scores[s]) else -1.0)
+    return best, scores
+
+
+def window_labels(
+    policy: Any, before: pd.DataFrame, window: pd.DataFrame, params: TrainParams
+) -> pd.DataFrame:
+    """Stage-1 candidates as of the window's start, each labelled with the strongest thing the user
+    then did with it (purchase 3 > cart 2 > view 1 > nothing 0); all positive candidates are kept and
+    ``negatives`` unlabelled candidates per positive are sampled.
+
+    Labelling candidates, rather than adding the window's interactions as positives, matters: items
+    the user found outside retrieval's reach would all have low retrieval scores while the sampled
+    negatives have high ones, and the ranker would learn to distrust retrieval (measured: tower-score
+    AUC 0.33 on such a set, i.e. inverted).
+    """
+    from models.context import from_lake
+    from models.evaluation import RELEVANCE_GRADES
+    from models.hybrid import TOWER_COUNTERS
+    from models.two_tower.data import user_queries
+
+    grades = window["event_type"].map(RELEVANCE_GRADES)
+    pos = window.loc[grades.notna(), ["user_id", "item_id"]].assign(label=grades.dropna().astype(int))
+    pos = pos.groupby(["user_id", "item_id"], as_index=False)["label"].max()
+    users = sorted(pos["user_id"].unique())
+    # the shoppers' contexts as of the window's start (what the policy would have known), plus the
+    # tower's activity counters over the same earlier data
+    asked = before.loc[before["user_id"].isin(users)]
+    queries = from_lake(asked).queries(users)
+    counters = user_queries(asked, history=1).set_index("user_id")[list(TOWER_COUNTERS)]
+    frame = queries.frame.join(counters, on="user_id").fillna({c: 0.0 for c in TOWER_COUNTERS})
+    candidates, _, _ = policy.candidates(frame, queries.excluded)
+    labelled = candidates.merge(pos, on=["user_id", "item_id"], how="left")
+    labelled["label"] = labelled["label"].fillna(0).astype(int)
+    positives = labelled.loc[labelled["label"] > 0]
+    rng = np.random.default_rng(params.seed)
+    unlabelled = labelled.loc[labelled["label"] == 0]
+    n_neg = min(len(unlabelled), len(positives) * params.negatives)
+    negatives = unlabelled.iloc[np.sort(rng.choice(len(unlabelled), n_neg, replace=False))]
+    rows = pd.concat([positives, negatives], ignore_index=True)
+    if len(rows) > params.max_label_rows:
+        rows = rows.iloc[np.sort(rng.choice(len(rows), params.max_label_rows, replace=False))]
+    rows["event_timestamp"] = window["ts"].min()  # features as known when the candidates were made
+    return rows[["user_id", "item_id", "event_timestamp", "label", "tower_score", "cooc_score"]].reset_index(
+        drop=True
+    )
+
+
+def snapshot_entities(split: Split, catalog: pd.DataFrame | None) -> tuple[list[str], list[str]]:
+    users = sorted(set(split.users.astype(str)))
+    items = set(split.train["item_id"]) | set(split.test["item_id"])
+    if catalog is not None:
+        items |= set(catalog["item_id"])
+    return users, sorted(items)
+
+
+def feature_snapshot(
+    settings: Settings, users: list[str], items: list[str], as_of: pd.Timestamp, layout: RunLayout
+) -> dict[str, Any]:
+    """Feast's user and item features as of ``as_of``, written where the later stages read them."""
+    from models.features import snapshot_features
+
+    user_df, item_df = snapshot_features(settings, users, items, as_of)
+    user_df.reset_index().to_parquet(layout.user_features, index=False)
+    item_df.reset_index().to_parquet(layout.item_features, index=False)
+    return {"as_of": as_of.isoformat(), "users": len(user_df), "items": len(item_df)}

@@ -1,0 +1,116 @@
+"""A run's models on its holdout: the split read back from disk, and each model as a ``Recommender``.
+
+Every model is scored the same way (``models.evaluation``); what differs is only how a saved artifact
+answers ``recommend``: baselines as they are, the two-tower through its exported user tower with the
+shoppers' queries fixed at the cutoff, the policy with each shopper's context as of the cutoff (the
+contract's lake adapter).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from models.evaluation import Split, per_user_results, subsample_users, temporal_split
+from models.training.layout import RunLayout
+from models.training.params import TrainParams
+from models.training.table import load
+
+
+def read_catalog(layout: RunLayout) -> pd.DataFrame | None:
+    return pd.read_parquet(layout.catalog) if layout.catalog.exists() else None
+
+
+def read_split(layout: RunLayout, params: TrainParams) -> Split:
+    """The run's split, re-derived from its saved halves, scored on at most ``max_eval_users``."""
+    train = pd.read_parquet(layout.train_events)
+    test = pd.read_parquet(layout.test_events)
+    split = temporal_split(pd.concat([train, test], ignore_index=True), params.holdout_days)
+    return subsample_users(split, params.max_eval_users, params.seed)
+
+
+def read_user_features(layout: RunLayout) -> pd.DataFrame:
+    """The Feast user features as of the cutoff, snapshotted by ``prepare``."""
+    return pd.read_parquet(layout.user_features).set_index("user_id")
+
+
+class TowerRecommender:
+    """An exported two-tower artifact behind the ``Recommender`` protocol, queries fixed at the cutoff."""
+
+    def __init__(self, artifact: Any, split: Split, seen: Mapping[str, set[str]]):
+        from models.two_tower.data import user_queries
+
+        self.artifact = artifact
+        self.queries = user_queries(split.train, history=artifact.history, as_of=split.cutoff).set_index(
+            "user_id"
+        )
+        self.seen = seen
+
+    def fit(self, train: pd.DataFrame, catalog: pd.DataFrame | None = None) -> TowerRecommender:
+        return self
+
+    def recommend(self, user_ids: Sequence[str], k: int, exclude_seen: bool = True) -> dict[str, list[str]]:
+        users = [str(u) for u in user_ids]
+        queries = self.queries.reindex(users)
+        queries["recent_items"] = [
+            v if isinstance(v, list | np.ndarray) else [] for v in queries["recent_items"]
+        ]
+        queries = queries.fillna(0.0).rename_axis("user_id").reset_index()
+        queries["recent_items"] = queries["recent_items"].map(list)
+        exclude = [self.seen.get(u, set()) if exclude_seen else set() for u in users]
+        items, _ = self.artifact.search(self.artifact.embed_users(queries), k, exclude=exclude)
+        return dict(zip(users, items, strict=True))
+
+
+def policy_recommender(
+    policy: Any, split: Split, seen: Mapping[str, set[str]], user_features: pd.DataFrame
+) -> Any:
+    """The policy on the test users, each with their context as of the cutoff (the lake adapter)."""
+    from models.context import from_lake
+    from models.hybrid import PolicyRecommender
+
+    asked = split.train.loc[split.train["user_id"].isin(split.users)]
+    return PolicyRecommender(policy, from_lake(asked, user_features=user_features), seen)
+
+
+def per_user_of(
+    layout: RunLayout, name: str, split: Split, params: TrainParams, catalog: pd.DataFrame | None
+) -> pd.DataFrame:
+    """A fitted model's per-user metrics on the holdout: read back if ``evaluate`` saved them, else
+    scored now."""
+    if layout.per_user(name).exists():
+        return pd.read_parquet(layout.per_user(name))
+    model = load(name, layout.model_dir(name))
+    return per_user_results({name: model}, split, [params.k], catalog)[name]
+
+
+def comparison_plot(table: pd.DataFrame, k: int) -> Any:
+    """NDCG@k per model and segment with the bootstrap interval as error bars."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    col = f"ndcg@{k}"
+    segments = list(dict.fromkeys(table["segment"]))
+    models = list(dict.fromkeys(table["model"]))
+    fig, ax = plt.subplots(figsize=(max(6, 1.2 * len(models)), 4))
+    width = 0.8 / max(1, len(segments))
+    for s, segment in enumerate(segments):
+        part = table.loc[table["segment"] == segment].set_index("model").reindex(models)
+        mid = part[col].to_numpy(dtype=float)
+        err = np.vstack(
+            [mid - part[f"{col}_lo"].to_numpy(dtype=float), part[f"{col}_hi"].to_numpy(dtype=float) - mid]
+        )
+        ax.bar(
+            np.arange(len(models)) + s * width, mid, width, yerr=np.nan_to_num(err), label=segment, capsize=2
+        )
+    ax.set_xticks(np.arange(len(models)) + width * (len(segments) - 1) / 2, models, rotation=20)
+    ax.set_ylabel(col.upper())
+    ax.legend()
+    fig.tight_layout()
+    plt.close(fig)
+    return fig
