@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import platform
+import subprocess
 import sys
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
 
@@ -20,3 +23,16 @@ def report(name: str, **figures: Any) -> None:
     }
     sys.stdout.write(json.dumps(line) + "\n")
     sys.stdout.flush()
+
+
+@contextlib.contextmanager
+def busy_cores(on: bool = True) -> Iterator[None]:
+    """A busy process (``while True: pass``) on every core for the length of the block, when ``on``."""
+    count = (os.cpu_count() or 2) if on else 0
+    procs = [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(count)]
+    try:
+        yield
+    finally:
+        for proc in procs:
+            proc.kill()
+            proc.wait()

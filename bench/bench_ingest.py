@@ -61,63 +61,69 @@ def raw_consume_rate(bootstrap: str, topic: str, n: int) -> float:
 
 
 def main() -> None:
+    stream_only = "--stream-only" in sys.argv[1:]  # python bench/bench_ingest.py [--stream-only]
     with tempfile.TemporaryDirectory() as tmp:
         settings = load_settings(home=Path(tmp) / "home")
         shop = generate_shop(ShopConfig(users=100_000, items=20_000, days=90, seed=42))
-        paths = write_shop(shop, Path(tmp) / "shop")
-
-        # ---- batch
-        ingest_batch(settings, [Path(paths["catalog"])])
-        t0 = time.perf_counter()
-        batch = ingest_batch(settings, [Path(paths["events"])])
-        t_batch = time.perf_counter() - t0
-        t1 = time.perf_counter()
-        pq.write_table(pq.read_table(paths["events"]), Path(tmp) / "copy.parquet")
-        t_raw = time.perf_counter() - t1
-        report(
-            "ingest_batch",
-            rows=batch["read"],
-            accepted=batch["accepted"],
-            seconds=round(t_batch, 2),
-            rows_per_s=round(batch["read"] / t_batch),
-            raw_read_write_s=round(t_raw, 2),
-            ratio_vs_raw_copy=round(t_batch / t_raw, 1),
-            target_rows_per_s=200_000,
-        )
-
-        # ---- stream (fresh lake so every event is new work)
-        stream_settings = load_settings(home=Path(tmp) / "stream-home")
-        Ingester(stream_settings).ingest_catalog(shop.catalog, "catalog")
-        with embedded_services(stream_settings, redis=False):
-            lines = events_to_json_lines(shop.events.slice(0, STREAM_EVENTS))
-            produced = produce_messages(stream_settings, lines)
-            raw = raw_consume_rate(
-                kafka_bootstrap(stream_settings), stream_settings.events_topic, STREAM_EVENTS
-            )
-            marks: list[tuple[float, int]] = []
-
-            def on_batch(counts: IngestCounts) -> None:
-                marks.append((time.perf_counter(), counts.read))
-
-            summary: dict[str, Any] = consume_stream(
-                stream_settings, max_events=STREAM_EVENTS, progress=on_batch
-            )
-        (t_first, n_first), (t_last, n_last) = marks[0], marks[-1]
-        rate = (n_last - n_first) / (t_last - t_first)
-        report(
-            "ingest_stream",
-            events=summary["read"],
-            accepted=summary["accepted"],
-            micro_batches=summary["batches"],
-            produce_events_per_s=produced["events_per_s"],
-            raw_consume_events_per_s=round(raw),
-            ingest_events_per_s=round(rate),
-            ratio_vs_raw=round(rate / raw, 2),
-            wall_s_including_group_join=summary["seconds"],
-            target_events_per_s=20_000,
-            target_ratio=0.5,
-        )
+        if not stream_only:
+            batch_figures(settings, shop, Path(tmp))
+        stream_figures(shop, Path(tmp))
     report("ingest_peak_rss", peak_rss_mb=round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024))
+
+
+def batch_figures(settings: Any, shop: Any, tmp: Path) -> None:
+    paths = write_shop(shop, Path(tmp) / "shop")
+
+    # ---- batch
+    ingest_batch(settings, [Path(paths["catalog"])])
+    t0 = time.perf_counter()
+    batch = ingest_batch(settings, [Path(paths["events"])])
+    t_batch = time.perf_counter() - t0
+    t1 = time.perf_counter()
+    pq.write_table(pq.read_table(paths["events"]), Path(tmp) / "copy.parquet")
+    t_raw = time.perf_counter() - t1
+    report(
+        "ingest_batch",
+        rows=batch["read"],
+        accepted=batch["accepted"],
+        seconds=round(t_batch, 2),
+        rows_per_s=round(batch["read"] / t_batch),
+        raw_read_write_s=round(t_raw, 2),
+        ratio_vs_raw_copy=round(t_batch / t_raw, 1),
+        target_rows_per_s=200_000,
+    )
+
+
+def stream_figures(shop: Any, tmp: Path) -> None:
+    # ---- stream (fresh lake so every event is new work)
+    stream_settings = load_settings(home=Path(tmp) / "stream-home")
+    Ingester(stream_settings).ingest_catalog(shop.catalog, "catalog")
+    with embedded_services(stream_settings, redis=False):
+        lines = events_to_json_lines(shop.events.slice(0, STREAM_EVENTS))
+        produced = produce_messages(stream_settings, lines)
+        raw = raw_consume_rate(kafka_bootstrap(stream_settings), stream_settings.events_topic, STREAM_EVENTS)
+        marks: list[tuple[float, int]] = []
+
+        def on_batch(counts: IngestCounts) -> None:
+            marks.append((time.perf_counter(), counts.read))
+
+        summary: dict[str, Any] = consume_stream(stream_settings, max_events=STREAM_EVENTS, progress=on_batch)
+    (t_first, n_first), (t_last, n_last) = marks[0], marks[-1]
+    rate = (n_last - n_first) / (t_last - t_first)
+    report(
+        "ingest_stream",
+        events=summary["read"],
+        accepted=summary["accepted"],
+        micro_batches=summary["batches"],
+        produce_events_per_s=produced["events_per_s"],
+        raw_consume_events_per_s=round(raw),
+        ingest_events_per_s=round(rate),
+        ratio_vs_raw=round(rate / raw, 2),
+        wall_s_including_group_join=summary["seconds"],
+        target_events_per_s=20_000,
+        target_ratio=0.5,
+        stage_ms=summary.get("stage_ms"),
+    )
 
 
 if __name__ == "__main__":

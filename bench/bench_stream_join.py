@@ -13,7 +13,6 @@
 from __future__ import annotations
 
 import argparse
-import contextlib
 import os
 import signal
 import subprocess
@@ -21,11 +20,10 @@ import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
-from _common import report
+from _common import busy_cores, report
 
 from aisle.app.services import embedded_services
 from aisle.core.settings import Settings, load_settings
@@ -33,21 +31,6 @@ from ingestion.lake import EventLake
 from ingestion.pipeline import Ingester
 from ingestion.stream import StopFlag, consume_stream, events_to_json_lines, produce_messages
 from ingestion.synthetic.shop import ShopConfig, generate_shop
-
-
-@contextlib.contextmanager
-def busy(on: bool) -> Iterator[None]:
-    procs = (
-        [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(os.cpu_count() or 2)]
-        if on
-        else []
-    )
-    try:
-        yield
-    finally:
-        for p in procs:
-            p.kill()
-            p.wait()
 
 
 def fresh(settings: Settings, home: Path, **more: object) -> Settings:
@@ -60,7 +43,7 @@ def fresh(settings: Settings, home: Path, **more: object) -> Settings:
 def join_times(base: Settings, root: Path, trials: int, line: bytes) -> None:
     for mode in ("idle", "busy"):
         seconds = []
-        with busy(mode == "busy"):
+        with busy_cores(mode == "busy"):
             load = os.getloadavg()[0]
             for k in range(trials):
                 settings = fresh(base, root / f"join-{mode}-{k}")

@@ -12,6 +12,7 @@ folded onto an empty state. The lake stays the durable copy, and ingestion never
 from __future__ import annotations
 
 import logging
+import time
 from collections import OrderedDict
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -41,10 +42,13 @@ class StreamFeaturePusher:
     failed_pushes: int = 0
     failed_reads: int = 0
     dropped_events: int = 0
+    seconds: dict[str, float] = field(default_factory=dict)  # the last batch's fold and push times
 
     def __call__(self, good: pa.Table) -> None:
+        self.seconds = {}
         if good.num_rows == 0 or "user_id" not in good.column_names:
             return
+        started = time.perf_counter()
         self.backlog.append(good)
         batch = pa.concat_tables(self.backlog, promote_options="default")
         if not self._seed(batch):
@@ -59,7 +63,9 @@ class StreamFeaturePusher:
         while len(self.states) > self.max_users:
             self.states.popitem(last=False)
         self.pending.update(changed)
+        folded = time.perf_counter()
         self.flush()
+        self.seconds = {"fold": folded - started, "push": time.perf_counter() - folded}
 
     def _seed(self, batch: pa.Table) -> bool:
         """Read the online rows of shoppers not held in memory; False when the store cannot be read."""

@@ -34,7 +34,8 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("aisle.stream")
 
-CAUGHT_UP_MS = 25
+#: A poll this short that brings nothing means the consumer has caught up: the batch closes.
+CAUGHT_UP_MS = 5
 WAIT_WARNING_S = 30.0
 
 
@@ -60,6 +61,8 @@ class GroupConsumer:
         self.commit_retries = 0
         self.lost = 0  # events a broker restart lost before this group consumed them
         self.moves: list[str] = []
+        self.first_at: float | None = None  # when the current batch's first record arrived
+        self.fetch_s = 0.0  # how long after its producer's timestamp
         self.member_file = settings.paths.run / "consumers" / f"{os.getpid()}-{id(self)}.json"
         self.outage = Outage(self)
         self._connect()
@@ -158,15 +161,18 @@ class GroupConsumer:
 
     # ------------------------------------------------------------------------- reading
 
-    def poll_batch(self, cap: int, max_seconds: float) -> list[Any]:
-        """Collect records until the batch is full (``cap``), ``max_seconds`` pass, or the consumer has
-        caught up (a short poll brings nothing new): a lone event is not held back waiting for company;
-        under load batches still fill to ``cap``. Records this consumer already wrote are dropped."""
+    def poll_batch(self, cap: int, max_seconds: float, budget_s: float | None = None) -> list[Any]:
+        """Collect records until the batch is full (``cap``), ``max_seconds`` pass, the first record has
+        waited ``budget_s`` for company, or the consumer has caught up (a short poll brings nothing new):
+        a lone event is not held back; under load batches still fill to ``cap``. Records this consumer
+        already wrote are dropped. ``first_at`` / ``fetch_s`` tell when the first record arrived and how
+        long after its producer's timestamp."""
         self.check_epoch()
         self._retry_pending()
         out: list[Any] = self._fresh(self.buffer[:cap])
         self.buffer = self.buffer[cap:]
         deadline = time.perf_counter() + max_seconds
+        self.first_at = time.perf_counter() if out else None
         while len(out) < cap and not self.stop.event.is_set():
             remaining_ms = int((deadline - time.perf_counter()) * 1000)
             if remaining_ms <= 0:
@@ -178,6 +184,11 @@ class GroupConsumer:
                 fresh = self._fresh(records)
                 out.extend(fresh)
                 got += len(fresh)
+            if got and self.first_at is None:
+                self.first_at = time.perf_counter()
+                self.fetch_s = max(time.time() - out[0].timestamp / 1000.0, 0.0)
+                if budget_s is not None:
+                    deadline = min(deadline, self.first_at + budget_s)
             if out and not got:
                 break
         if out:

@@ -8,6 +8,7 @@ versions (the one the lake keeps and the one that came in) and counted among the
 
 from __future__ import annotations
 
+import time
 from collections import Counter
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -74,6 +75,9 @@ class BatchOutcome:
     refused: bool = False
     failure_rate: float = 0.0
     reasons: Counter[str] = field(default_factory=Counter)
+    #: Where the time went (shared by the batches of one :meth:`Ingester.ingest_many` call): parse, gate,
+    #: lake (write + fsync), quarantine.
+    seconds: dict[str, float] = field(default_factory=dict)
 
     def problem(self, what: str, settings: Settings) -> str | None:
         """Why this batch failed its job (see :mod:`ingestion.outcomes`), or None."""
@@ -121,12 +125,15 @@ class Ingester:
     def ingest_many(self, results: list[ReadResult]) -> list[BatchOutcome]:
         """Several batches (small files) in one GE run, one lake write and one quarantine write; each
         keeps its own refusal decision and its own counts."""
+        started = time.perf_counter()
         gates = self.gate.check_many(
             [(r.rows, r.source, r.rejected.num_rows) for r in results], known_items=self.known_items
         )
+        gated = time.perf_counter()
         goods = [g.good for g in gates]
         sizes = [t.num_rows for t in goods]
         lake = self.lake.write(pa.concat_tables(goods)) if sum(sizes) else WriteCounts()
+        written = time.perf_counter()
         fresh = _split(lake.fresh, sizes)
         conflicted = _split(lake.conflicted, sizes)
         bads = []
@@ -137,6 +144,13 @@ class Ingester:
             bads.append(pa.concat_tables([t.cast(REJECTED_SCHEMA) for t in parts]))
         bad_sizes = [t.num_rows for t in bads]
         quarantine = self.quarantine.write(pa.concat_tables(bads)) if sum(bad_sizes) else WriteCounts()
+        parse_s = float(gates[0].stats.get("seconds", {}).get("parse", 0.0)) if gates else 0.0
+        seconds = {
+            "parse": parse_s,
+            "gate": max(gated - started - parse_s, 0.0),
+            "lake": written - gated,
+            "quarantine": time.perf_counter() - written,
+        }
         q_fresh = _split(quarantine.fresh, bad_sizes)
         outcomes = []
         for k, (result, gate, bad) in enumerate(zip(results, gates, bads, strict=True)):
@@ -156,7 +170,7 @@ class Ingester:
             record_batch(
                 self.settings.paths.ingest_log, result.source, counts.as_dict(), bad.num_rows, reasons
             )
-            outcomes.append(BatchOutcome(counts, gate.good, refused, rate, reasons))
+            outcomes.append(BatchOutcome(counts, gate.good, refused, rate, reasons, seconds))
         return outcomes
 
     def _conflicts(self, result: ReadResult, gate: GateResult, conflict: np.ndarray) -> pa.Table:

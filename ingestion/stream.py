@@ -34,6 +34,7 @@ from ingestion.outcomes import batch_problem, reasons_text, top_reasons
 from ingestion.pipeline import IngestCounts, Ingester
 from ingestion.producing import events_to_json_lines, produce_messages, stream_events, stream_file
 from ingestion.readers import read_messages
+from ingestion.stage_clock import StageClock
 
 log = logging.getLogger("aisle.stream")
 
@@ -82,9 +83,18 @@ def consume_stream(
     stop: StopFlag | None = None,
     on_batch: BatchHook | None = None,
     progress: Callable[[IngestCounts], None] | None = None,
+    latency_budget_ms: float | None = None,
 ) -> dict[str, Any]:
-    """Consume the events topic into the lake until a bound is hit (or forever when none is given)."""
-    _check_bounds(max_seconds=max_seconds, max_events=max_events, idle_seconds=idle_exit_seconds)
+    """Consume the events topic into the lake until a bound is hit (or forever when none is given).
+
+    ``latency_budget_ms`` (default ``AISLE_STREAM_LATENCY_BUDGET_MS``): the longest a batch's first event
+    waits for company before the batch closes."""
+    _check_bounds(
+        max_seconds=max_seconds,
+        max_events=max_events,
+        idle_seconds=idle_exit_seconds,
+        latency_budget_ms=latency_budget_ms,
+    )
     bounded = any(b is not None for b in (max_seconds, max_events, idle_exit_seconds))
     ingester = Ingester(settings)
     stop = stop or StopFlag()
@@ -94,6 +104,10 @@ def consume_stream(
     reasons: Counter[str] = Counter()
     source = f"kafka:{settings.events_topic}"
     wait_budget = max(max_seconds or 0.0, settings.stream_assignment_timeout_seconds)
+    budget_ms = latency_budget_ms if latency_budget_ms is not None else settings.stream_latency_budget_ms
+    budget_s = None if budget_ms is None else budget_ms / 1000
+    clock = StageClock()
+    hook = BatchHookRunner(on_batch, clock, overlap=settings.stream_overlap_push)
     try:
         assigned = consumer.wait_for_assignment(wait_budget if bounded else None)
         started = last_data = time.perf_counter()
@@ -110,26 +124,34 @@ def consume_stream(
             cap = settings.micro_batch_max_events
             if max_events is not None:
                 cap = min(cap, max_events - totals.read)
-            messages = consumer.poll_batch(cap, settings.micro_batch_max_seconds)
+            messages = consumer.poll_batch(cap, settings.micro_batch_max_seconds, budget_s)
             if not messages:
                 continue
-            last_data = time.perf_counter()
+            closed = last_data = time.perf_counter()
+            times = {"fetch": consumer.fetch_s, "wait": closed - (consumer.first_at or closed)}
             result = read_messages([m.value or b"" for m in messages], source, settings.max_line_bytes)
             if result.read != len(messages):
                 raise AisleError(
                     f"decoded {result.read} rows from {len(messages)} messages; refusing to commit"
                 )
+            times["read"] = time.perf_counter() - closed
             outcome = ingester.ingest_events(result)
+            times.update(outcome.seconds)
+            if on_batch is not None:  # after the lake write: online features only show durable events
+                hook.submit(outcome.good, times)
+            t0 = time.perf_counter()
             consumer.commit(messages)  # only after the rows are durably in the lake / quarantine
+            times["commit"] = time.perf_counter() - t0
+            if on_batch is None:
+                clock.record(times)
             totals += outcome.counts
             passed += outcome.good.num_rows
             reasons.update(outcome.reasons)
             batches += 1
-            if on_batch is not None:
-                on_batch(outcome.good)
             if progress:
                 progress(totals)
     finally:
+        hook.close()
         consumer.close()
     totals.check("stream")
     seconds = consumer.seconds_assigned()
@@ -144,9 +166,63 @@ def consume_stream(
         "topic": settings.events_topic,
         "group": settings.consumer_group,
         **consumer.summary(),
+        "stage_ms": clock.summary(),
         "seconds": round(seconds, 3),
         "events_per_s": round(totals.read / seconds) if seconds > 0 else None,
     }
+
+
+class BatchHookRunner:
+    """Runs the ``on_batch`` hook (fold + push of stream features) after each batch's lake write, on one
+    worker thread when ``overlap`` is on, so the push overlaps the offset commit and the next poll.
+    Batches reach the hook in order; at most one waits while another is pushed, and a hook's exception
+    is raised in the consumer at the next batch (or at the end). A batch's stage times are recorded once
+    its hook has finished."""
+
+    def __init__(self, hook: BatchHook | None, clock: StageClock, *, overlap: bool) -> None:
+        from concurrent.futures import ThreadPoolExecutor
+
+        self.hook = hook
+        self.clock = clock
+        self.pool = (
+            ThreadPoolExecutor(max_workers=1, thread_name_prefix="on-batch") if hook and overlap else None
+        )
+        self.pending: list[tuple[Any, dict[str, float]]] = []
+
+    def submit(self, good: pa.Table, times: dict[str, float]) -> None:
+        self._collect(keep=1 if self.pool is not None else 0)
+        if self.pool is None:
+            self._run(good, times)
+            self.pending.append((None, times))
+            return
+        self.pending.append((self.pool.submit(self._run, good, times), times))
+
+    def _collect(self, keep: int) -> None:
+        """Wait for finished (and, beyond ``keep`` in flight, the oldest) hooks; record their times."""
+        while self.pending and (
+            len(self.pending) > keep or self.pending[0][0] is None or self.pending[0][0].done()
+        ):
+            future, times = self.pending.pop(0)
+            if future is not None:
+                future.result()
+            self.clock.record(times)
+
+    def _run(self, good: pa.Table, times: dict[str, float]) -> None:
+        assert self.hook is not None
+        t0 = time.perf_counter()
+        self.hook(good)
+        spent = getattr(self.hook, "seconds", None)
+        if isinstance(spent, dict) and spent:
+            times.update(spent)
+        else:
+            times["push"] = time.perf_counter() - t0
+
+    def close(self) -> None:
+        try:
+            self._collect(keep=0)
+        finally:
+            if self.pool is not None:
+                self.pool.shutdown(wait=True)
 
 
 def stream_problem(

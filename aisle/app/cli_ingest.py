@@ -162,6 +162,13 @@ def register(app: typer.Typer, handles_errors: Callable[[Any], Any]) -> None:
         push_features: Annotated[
             bool, typer.Option(help="Push each user's recent items and session counters to the online store.")
         ] = True,
+        latency_budget_ms: Annotated[
+            float | None,
+            typer.Option(
+                help="Longest a micro-batch's first event waits for company (default: "
+                "AISLE_STREAM_LATENCY_BUDGET_MS, else AISLE_MICRO_BATCH_MAX_SECONDS)."
+            ),
+        ] = None,
     ) -> None:
         """Consume the Kafka `events` topic into the lake (unbounded unless a bound is given)."""
         from aisle.app.jobs import ingest
@@ -171,6 +178,7 @@ def register(app: typer.Typer, handles_errors: Callable[[Any], Any]) -> None:
             max_events=max_events,
             idle_seconds=idle_seconds,
             push_features=push_features,
+            latency_budget_ms=latency_budget_ms,
         )
         stop = ingest.stop_on_signals()
         with counting_progress("consume", total=max_events) as advance:

@@ -180,6 +180,22 @@ class Settings(BaseSettings):
         100, ge=1, description="Validation results kept for the Data Docs site (oldest deleted first)."
     )
     micro_batch_max_events: int = Field(20000, gt=0, description="Stream micro-batch size cap.")
+    arrow_gate_max_rows: int = Field(
+        10_000,
+        ge=0,
+        description="Stream micro-batches up to this many rows are judged by the Arrow executor of the same "
+        "expectation suite instead of Great Expectations (0: always Great Expectations).",
+    )
+    stream_latency_budget_ms: float | None = Field(
+        None,
+        gt=0,
+        description="Longest a micro-batch's first event waits for company before the batch closes "
+        "(unset: AISLE_MICRO_BATCH_MAX_SECONDS); batches also close when full or caught up.",
+    )
+    stream_overlap_push: bool = Field(
+        True,
+        description="Push stream features on a worker thread while the consumer commits and polls on.",
+    )
     stream_assignment_timeout_seconds: float = Field(
         60.0,
         gt=0,

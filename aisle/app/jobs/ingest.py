@@ -40,6 +40,7 @@ class StreamParams:
     max_events: int | None = None
     idle_seconds: float | None = None
     push_features: bool = True
+    latency_budget_ms: float | None = None  # default: AISLE_STREAM_LATENCY_BUDGET_MS
 
 
 def stop_on_signals() -> Any:
@@ -68,11 +69,14 @@ def stream(
 
     p = parse_params(StreamParams, params)
     pusher = StreamFeaturePusher(settings) if p.push_features else None
+    if pusher is not None:
+        _warm_online_store(settings)
     summary = consume_stream(
         settings,
         max_seconds=p.max_seconds,
         max_events=p.max_events,
         idle_exit_seconds=p.idle_seconds,
+        latency_budget_ms=p.latency_budget_ms,
         stop=stop,
         progress=progress,
         on_batch=pusher,
@@ -80,6 +84,18 @@ def stream(
     if pusher is not None:
         summary["stream_features"] = pusher.summary()
     return finish("ingest.stream", summary)
+
+
+def _warm_online_store(settings: Settings) -> None:
+    """Build the Feast client before the first micro-batch (seconds of registry loading on a busy
+    machine), so the first shoppers' features are not late by that much. A store that is not ready yet
+    is the pusher's business: it retries with each batch."""
+    import contextlib
+
+    from feature_repo.store import get_store
+
+    with contextlib.suppress(Exception):
+        get_store(settings)
 
 
 @dataclass(frozen=True)
