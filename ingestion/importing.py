@@ -3,7 +3,7 @@
 An import is history: the shop-opening check (``AISLE_SHOP_OPENED_AT``) guards live feeds and does not
 apply to it, so a public ratings log from the 1990s imports with no setting changed. Everything else is
 judged as usual. ``dry_run`` reads, maps and judges the file exactly as the import would, and writes
-nothing: not the lake, not the quarantine, not even ``AISLE_HOME``.
+nothing: not the lake, not the quarantine, no Great Expectations store.
 """
 
 from __future__ import annotations

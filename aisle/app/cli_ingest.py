@@ -164,10 +164,7 @@ def register(app: typer.Typer, handles_errors: Callable[[Any], Any]) -> None:
         ] = True,
         latency_budget_ms: Annotated[
             float | None,
-            typer.Option(
-                help="Longest a micro-batch's first event waits for company (default: "
-                "AISLE_STREAM_LATENCY_BUDGET_MS, else AISLE_MICRO_BATCH_MAX_SECONDS)."
-            ),
+            typer.Option(help="Close a micro-batch once its first event has waited this many milliseconds."),
         ] = None,
     ) -> None:
         """Consume the Kafka `events` topic into the lake (unbounded unless a bound is given)."""
