@@ -29,6 +29,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from aisle.core.errors import BadInput
+from ingestion.synthetic.describe import DESCRIBE_STREAM, describe_catalog
 from ingestion.synthetic.funnel import Rates, assemble_events, run_funnel
 from ingestion.synthetic.shift import SHIFT_STREAM, Shift, launch_items, raise_prices, shift_taste
 from ingestion.synthetic.simulate import (
@@ -172,8 +173,10 @@ def generate_shop(config: ShopConfig, progress: Progress | None = None) -> Shop:
             step("shift")
             catalog, events = raise_prices(catalog, events, shift)
         shift_latent["shift_at_us"] = np.array([shift.at_us], dtype=np.int64)
+    step("describe")
+    described = describe_catalog(catalog.table, np.random.default_rng([config.seed, DESCRIBE_STREAM]))
     return Shop(
-        catalog=catalog.table,
+        catalog=described,
         users=users.table,
         events=events,
         latent={**_latent_truth(catalog, users), **shift_latent},

@@ -1,4 +1,4 @@
-"""The synthetic shop's named steps: catalog → users → sessions → views → funnel → events.
+"""The synthetic shop's named steps: catalog → users → sessions → views → funnel → events (→ describe).
 
 Each step takes the random generator and what the earlier steps produced, and returns a small frozen
 record of numpy arrays. The steps draw from the one generator in a fixed order, so the same seed gives
@@ -123,22 +123,16 @@ def draw_catalog(n_items: int, period: Period, rng: np.random.Generator) -> Cata
 
     item_ids = seq_ids(n_items, "i")
     leaf_paths = [f"{t}>{s}>{lf}" for t, s, lf, _ in leaves]
-    titles = [
-        f"{names[item_brand[i]]} {leaves[item_leaf[i]][2].rstrip('s')} {i % 97 + 1:02d}"
-        for i in range(n_items)
-    ]
     table = pa.table(
         {
             "item_id": item_ids,
-            "title": pa.array(titles),
+            "title": pa.nulls(n_items, pa.string()),  # titles and descriptions: the describe step
             "category": pa.array([leaf_paths[j] for j in item_leaf]),
             "brand": pa.array([names[b] for b in item_brand]),
             "price": pa.array(price),
             "in_stock": pa.array(in_stock),
             "created_at": pa.array(created_us, pa.timestamp("us", tz="UTC")),
-            "description": pa.array(
-                [f"{t}, {leaf_paths[item_leaf[i]].replace('>', ' / ')}." for i, t in enumerate(titles)]
-            ),
+            "description": pa.nulls(n_items, pa.string()),
         },
         schema=CATALOG_SCHEMA,
     )

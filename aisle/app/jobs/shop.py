@@ -16,7 +16,7 @@ from ingestion.synthetic.shift import SHIFTS  # noqa: F401 - the generate_shop t
 EVENT_FORMATS = ("parquet", "jsonl", "csv")
 #: The progress stages of ``generate`` (the generator's own steps, then writing); ``shift`` only runs
 #: when a drift is asked for.
-GENERATE_STAGES = ("catalog", "users", "sessions", "views", "funnel", "events", "write")
+GENERATE_STAGES = ("catalog", "users", "sessions", "views", "funnel", "events", "describe", "write")
 
 
 @dataclass(frozen=True)
