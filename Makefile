@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.aisle-installed
 PYTEST_ARGS ?=
 
-.PHONY: setup demo test test-unit lint format bench services-up services-down clean constraints help
+.PHONY: setup browser demo test test-unit lint format bench services-up services-down clean constraints help
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
@@ -26,10 +26,22 @@ $(STAMP): requirements.txt requirements-dev.txt constraints.txt pyproject.toml
 	$(BIN)/python -m pip check
 	@touch $(STAMP)
 
+# The browser tests drive Debian's Chromium through Playwright (never a downloaded browser). Installed
+# here when missing; where it cannot be (no apt-get, not root, no sudo), the browser tests skip and say so.
+APT := $(if $(filter 0,$(shell id -u)),,sudo -n)
+browser: ## Install the system Chromium the browser tests drive (apt package `chromium`), if missing
+	@command -v chromium >/dev/null || command -v chromium-browser >/dev/null || { \
+	  if command -v apt-get >/dev/null && { [ "$$(id -u)" = 0 ] || sudo -n true 2>/dev/null; }; then \
+	    echo "installing Chromium for the browser tests: apt-get install chromium"; \
+	    export DEBIAN_FRONTEND=noninteractive; \
+	    $(APT) apt-get update -qq && $(APT) apt-get install -y -qq chromium >/dev/null \
+	      || echo "apt-get could not install chromium: the browser tests will be skipped"; \
+	  else echo "Chromium is missing and apt-get cannot run here: the browser tests will be skipped"; fi; }
+
 demo: setup ## Run the whole pipeline end to end on a small generated shop
 	$(BIN)/aisle demo
 
-test: setup ## Run the whole test suite (unit, integration with real services, DAGs, models); lists the slowest
+test: setup browser ## Run the whole test suite (unit, integration, DAGs, models, browser); lists the slowest
 	$(BIN)/python -m pytest --durations=15 --durations-min=1.0 $(PYTEST_ARGS)
 
 test-unit: setup ## Only the fast unit tests

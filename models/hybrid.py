@@ -359,6 +359,24 @@ class HybridPolicy:
             )
         return out
 
+    def score_items(self, queries: pd.DataFrame, item_ids: Sequence[str]) -> np.ndarray:
+        """The ranker's score of ``item_ids`` for the shopper of the first query row, computed as for a
+        recommendation (retrieval signals and features), so another source's candidates (search hits)
+        can be ordered by the same taste; NaN for items this policy does not know."""
+        query = self._complete(queries.iloc[:1])
+        ids = [str(i) for i in item_ids]
+        known = self.item_index.get_indexer(ids) >= 0
+        out = np.full(len(ids), np.nan)
+        if not known.any() or self.ranker is None:
+            return out
+        embeddings, cooc = self._signals(query)
+        chosen = [i for i, ok in zip(ids, known, strict=True) if ok]
+        pairs = pd.DataFrame({"row": np.zeros(len(chosen), dtype=np.int64), "item_id": chosen})
+        pairs["user_id"] = str(query["user_id"].iloc[0])
+        pairs = self.pair_scores(pairs, embeddings, cooc)
+        out[known] = np.asarray(self.ranker.score(self.features(query, pairs)), dtype=np.float64)
+        return out
+
     # ------------------------------------------------------------------ persistence
 
     def export(self, out_dir: Path, retriever_dir: str = "two_tower", ranker_dir: str = "wide_deep") -> Path:

@@ -19,6 +19,7 @@ import logging
 import queue
 import threading
 import time
+from collections import Counter
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any, Final
@@ -80,6 +81,10 @@ class ExposureLog:
         self._thread: threading.Thread | None = None
         self.dropped = 0
         self.sent = 0
+        #: How often each item was shown by this worker since it started (catalog coverage of what is
+        #: served, on the analyst pages), and in how many answers.
+        self.shown: Counter[str] = Counter()
+        self.answers = 0
 
     def start(self) -> None:
         self._thread = threading.Thread(target=self._run, name="aisle-exposures", daemon=True)
@@ -87,6 +92,8 @@ class ExposureLog:
 
     def log(self, record: dict[str, Any]) -> bool:
         """Queue one record; False (and counted) when the queue is full. Never blocks."""
+        self.shown.update(record["items"])
+        self.answers += 1
         try:
             self._queue.put_nowait(record)
         except queue.Full:

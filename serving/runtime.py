@@ -32,6 +32,7 @@ from models import registry
 from models.context import from_online
 from serving import metrics
 from serving.experiments.routing import Route, VariantRouter
+from serving.catalog import CatalogHolder
 from serving.exposures import ExposureLog, exposure_record
 from serving.feedback import Outbox, wire_messages
 from serving.items import online_item_features
@@ -46,10 +47,13 @@ from serving.schemas import (
     RecommendRequest,
     RecommendResponse,
     ScoredItem,
+    SearchRequest,
+    SearchResponse,
     SimilarRequest,
     SimilarResponse,
     typed_events,
 )
+from serving.search import CatalogSearch
 
 log = logging.getLogger("bentoml.aisle.runtime")
 
@@ -107,6 +111,8 @@ class Runtime:
         )
         self.last_errors: dict[str, str] = {}
         self.variants = VariantRouter(settings)
+        self.catalog = CatalogHolder(settings)
+        self.search_index = CatalogSearch(settings)
 
     # ------------------------------------------------------------------ life cycle
 
@@ -120,6 +126,8 @@ class Runtime:
         from_online(self.settings, ["__warm_up__"], timeout_s=30.0)
         self.variants.refresh()
         self._load_experiment_aliases()
+        self.catalog.refresh()
+        self.search_index.update(self.catalog.snapshot, background=background)
         if background:
             self.exposures.start()
             self.outbox.start()
@@ -221,6 +229,9 @@ class Runtime:
         """One round: what changed since the last, and what was reloaded because of it."""
         done: dict[str, str] = {}
         self._reload_rules()
+        if self.catalog.refresh():
+            self.search_index.update(self.catalog.snapshot)
+            done["catalog"] = "re-read; search index follows"
         marker = self._marker_stamp()
         forced = marker is not None and marker != self._marker_seen
         self._marker_seen = marker
@@ -331,6 +342,11 @@ class Runtime:
             degraded=served.degraded,
         )
 
+    def search(self, request: SearchRequest, alias: str = registry.CHAMPION) -> SearchResponse:
+        from serving.search import answer
+
+        return answer(self.search_index, self.catalog.snapshot, self.served(alias), self.reader, request)
+
     def feedback(self, request: FeedbackRequest) -> FeedbackAccepted:
         try:
             typed = typed_events(request.events)
@@ -356,6 +372,7 @@ class Runtime:
                 "kafka": "up" if self.outbox.connected else "down",
             },
             "experiments": self.variants.status(),
+            "search": self.search_index.status(),
             "errors": dict(self.last_errors),
             "pid": os.getpid(),
         }

@@ -89,6 +89,39 @@ class SimilarResponse(BaseModel):
     degraded: bool
 
 
+class SearchRequest(Strict):
+    query: str = Field(min_length=1, max_length=200, description="What the shopper typed, in any words.")
+    user_id: str | None = Field(
+        None, min_length=1, max_length=MAX_ID_LENGTH, description="Re-rank for this shopper's taste."
+    )
+    k: int = Field(DEFAULT_K, ge=1, le=MAX_K)
+
+    @model_validator(mode="after")
+    def _has_words(self) -> SearchRequest:
+        if not self.query.strip():
+            raise ValueError("query must contain words")
+        return self
+
+
+class SearchHit(BaseModel):
+    item_id: str
+    score: float = Field(description="Similarity of meaning (cosine), plus the shopper's taste if any.")
+    similarity: float = Field(description="Cosine similarity of the query and the item's text.")
+    title: str
+    category: str | None
+    price: float | None
+    in_stock: bool | None
+    reason: str
+
+
+class SearchResponse(BaseModel):
+    query: str
+    items: list[SearchHit]
+    personalized: bool = Field(description="True when the shopper's taste re-ranked the hits.")
+    model_version: str | None = Field(description="Policy version whose ranker re-ranked, if any.")
+    degraded: bool = Field(description="True when a user_id was given but their context was unavailable.")
+
+
 # ----------------------------------------------------------------------------- feedback events
 
 

@@ -3,7 +3,9 @@
 Run it with ``aisle serve [--port 3000] [--workers N]`` (which runs ``bentoml serve
 serving.service:Aisle``), or build a Bento from ``bentofile.yaml``. Routes:
 
-* ``POST /recommend``, ``POST /similar``, ``POST /feedback`` (202): see ``docs/serving.md``;
+* ``POST /recommend``, ``POST /similar``, ``POST /feedback`` (202), ``POST /search``: see
+  ``docs/serving.md`` and ``docs/search.md``;
+* ``/ui``: the storefront and the analyst pages (``serving/ui``, ``docs/storefront.md``);
 * ``POST /constant``: a fixed answer of /recommend's shape with no work behind it, the framework's own
   cost, which ``bench/bench_serving.py`` measures beside /recommend;
 * ``GET /healthz``, ``GET /readyz`` (a policy loaded and Redis reachable), ``GET /metrics``;
@@ -44,10 +46,14 @@ from serving.schemas import (
     RecommendResponse,
     ReloadRequest,
     ScoredItem,
+    SearchRequest,
+    SearchResponse,
     SimilarRequest,
     SimilarResponse,
     SmokeRequest,
 )
+from serving.search import SearchNotReady
+from serving.ui.app import ui
 
 log = logging.getLogger("bentoml.aisle.service")
 
@@ -57,7 +63,7 @@ WORKERS = int(_ARGS.get("workers", 1))
 THREADS = int(_ARGS.get("threads", 1))
 #: Longest a request may take (a model reload on /admin/reload included) before BentoML answers 504.
 TRAFFIC_TIMEOUT_S = 120
-API_ROUTES = ("/recommend", "/similar", "/feedback", "/constant")
+API_ROUTES = ("/recommend", "/similar", "/feedback", "/search", "/constant")
 
 admin = FastAPI(title="Aisle admin", description="Reload and smoke-test policies (bearer token).")
 
@@ -74,6 +80,7 @@ def _not_found(exc: Exception) -> bentoml.exceptions.NotFound:
     return bentoml.exceptions.NotFound(str(exc))
 
 
+@bentoml.asgi_app(ui, path="/ui")
 @bentoml.asgi_app(admin, path="/admin")
 @bentoml.service(
     name="aisle",
@@ -138,6 +145,19 @@ class Aisle:
             raise bentoml.exceptions.ServiceUnavailable(str(exc)) from None
         metrics.REQUESTS.labels("similar").inc()
         metrics.REQUEST_SECONDS.labels("similar").observe(time.perf_counter() - started)
+        return response
+
+    @bentoml.api(route="/search")
+    def search(self, request: SearchRequest, /) -> SearchResponse:
+        """Catalog items by meaning; re-ranked for the shopper's taste when ``user_id`` is given."""
+        started = time.perf_counter()
+        try:
+            response = self.runtime.search(request)
+        except (NotReady, SearchNotReady) as exc:
+            metrics.ERRORS.labels("search").inc()
+            raise bentoml.exceptions.ServiceUnavailable(str(exc)) from None
+        metrics.REQUESTS.labels("search").inc()
+        metrics.REQUEST_SECONDS.labels("search").observe(time.perf_counter() - started)
         return response
 
     @bentoml.api(route="/feedback")

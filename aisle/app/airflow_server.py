@@ -36,7 +36,7 @@ from typing import Any, Final
 from aisle.app.dag_runner import DAGS_FOLDER, airflow_env, migrate_airflow_db
 from aisle.app.services import free_port
 from aisle.app.statefiles import read_json, write_json
-from aisle.core.endpoints import is_alive
+from aisle.core.endpoints import UI_STATE_FILES, is_alive
 from aisle.core.errors import AisleError, BadInput, ServiceUnavailable
 from aisle.core.settings import Settings, child_env, ensure_home
 
@@ -56,7 +56,7 @@ _CHILDREN: dict[int, subprocess.Popen[bytes]] = {}
 
 
 def state_file(settings: Settings) -> Path:
-    return settings.paths.run / "airflow.json"
+    return settings.paths.run / UI_STATE_FILES["airflow"]
 
 
 def password_file(settings: Settings) -> Path:

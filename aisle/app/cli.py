@@ -317,6 +317,10 @@ from aisle.app import cli_experiments  # noqa: E402 - needs handles_errors and a
 
 cli_experiments.register(app, handles_errors)
 
+from aisle.app import cli_search  # noqa: E402 - needs handles_errors and app from above
+
+cli_search.register(app, handles_errors)
+
 
 def main() -> None:
     app()

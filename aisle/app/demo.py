@@ -167,6 +167,8 @@ def last_screen(
     if api is not None:
         say(f"  {api}/")
         say("      the recommendation API: its OpenAPI page; the curl lines above call it")
+        say(f"  {api}/ui/")
+        say("      the storefront: pick a shopper, act, search by meaning; analyst charts at /ui/insights")
     if airflow is not None:
         login = f"{airflow['username']} / {airflow['password']}"
         say(f"  {airflow['url']}")

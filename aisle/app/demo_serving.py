@@ -1,5 +1,6 @@
-"""The demo's serving stage: start the recommendation service on the champion, call every endpoint,
-and leave it running with the ``curl`` lines to try it (``aisle services down`` stops it)."""
+"""The demo's serving stage: index the catalog for search, start the recommendation service on the
+champion, call every endpoint, and leave it running with the ``curl`` lines to try it and the
+storefront's URL (``aisle services down`` stops it)."""
 
 from __future__ import annotations
 
@@ -37,12 +38,30 @@ def _curl(url: str, path: str, body: dict[str, Any] | None = None, token: str | 
     return " ".join(shlex.quote(p) if " " in p or "{" in p else p for p in [*parts, url + path])
 
 
+def _search_when_loaded(url: str, body: dict[str, Any], timeout_s: float = 60.0) -> Any:
+    """/search once the worker has loaded the index (it does so beside start-up: 503 until then)."""
+    from serving.client import call
+
+    deadline = time.monotonic() + timeout_s
+    while True:
+        reply = call(url, "/search", body)
+        if reply.status != 503 or time.monotonic() > deadline:
+            return reply
+        time.sleep(0.5)
+
+
 def serving_stage(settings: Settings, user: str, keep_running: bool) -> dict[str, Any]:
+    from aisle.app.jobs import search
     from serving.client import call
 
     token = settings.admin_token.get_secret_value() if settings.admin_token else secrets.token_hex(16)
     port = _port(settings)
     started = time.perf_counter()
+    index = search.build(settings)  # ahead of the service, which then only loads it
+    err_console.print(
+        f"search index: {index['items']} items {'embedded' if index['built'] else 'up to date'} "
+        f"in {index['seconds']} s"
+    )
     service = start_service(settings, port, env={"AISLE_ADMIN_TOKEN": token})
     try:
         ready = service.wait_ready(600)
@@ -91,11 +110,25 @@ def serving_stage(settings: Settings, user: str, keep_running: bool) -> dict[str
         for line in (
             _curl(url, "/recommend", {"user_id": user, "k": 5, "filters": {"price_max": 100}}),
             _curl(url, "/similar", {"item_id": anchor, "k": 5}),
+            _curl(url, "/search", {"query": "something to boil water", "user_id": user, "k": 5}),
             _curl(url, "/feedback", {"events": [event]}),
             _curl(url, "/admin/status", token=token),
         ):
             err_console.print(line, highlight=False, soft_wrap=True)
+        hits = _search_when_loaded(
+            url, {"query": "a gift for someone who loves cooking", "user_id": user, "k": 3}
+        )
+        err_console.print(
+            f"/search 'a gift for someone who loves cooking' → {[i['title'] for i in hits.body['items']]}"
+            if hits.status == 200
+            else f"/search answered {hits.status}: {hits.body}"
+        )
         err_console.print(f"OpenAPI page: {url}/   (document: {url}/docs.json)   metrics: {url}/metrics")
+        err_console.print(
+            f"[bold]storefront: {url}/ui/[/]   analyst pages: {url}/ui/insights", highlight=False
+        )
+        shown["storefront"] = f"{url}/ui/"
+        shown["search_status"] = hits.status
         if keep_running:
             record_detached(settings, service)
             err_console.print("the service keeps running; `aisle services down` stops it with the rest")

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from aisle.app.services import _terminate, free_port
-from aisle.core.endpoints import is_alive
+from aisle.core.endpoints import UI_STATE_FILES, is_alive
 from aisle.core.errors import BadInput, ServiceUnavailable
 from aisle.core.settings import Settings, aisle_child_env, ensure_home
 
@@ -27,7 +27,7 @@ START_TIMEOUT_S = 120.0
 
 
 def state_file(settings: Settings) -> Path:
-    return settings.paths.run / "evidently_ui.json"
+    return settings.paths.run / UI_STATE_FILES["evidently"]
 
 
 def _binary() -> Path:

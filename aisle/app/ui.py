@@ -34,7 +34,7 @@ from typing import Any
 
 from aisle.app.services import free_port
 from aisle.app.statefiles import read_json, write_json
-from aisle.core.endpoints import is_alive, is_our_server
+from aisle.core.endpoints import UI_STATE_FILES, is_alive, is_our_server
 from aisle.core.errors import BadInput, ServiceUnavailable
 from aisle.core.settings import Settings, child_env, ensure_home, process_env
 
@@ -118,7 +118,7 @@ EVIDENTLY_TITLE = "Evidently: drift and recommendation-quality dashboards"
 
 
 def _state_file(settings: Settings) -> Path:
-    return settings.paths.run / "ui.json"
+    return settings.paths.run / UI_STATE_FILES["ui"]
 
 
 def _read_state(settings: Settings) -> dict[str, dict[str, Any]]:

@@ -18,6 +18,10 @@ from aisle.core.errors import ServiceUnavailable
 from aisle.core.settings import Settings
 
 SERVICE_NAMES: Final = ("redis", "kafka")
+#: State files (under ``$AISLE_HOME/run``) in which the application records the web UIs it started
+#: with the ``url`` each answers at (``ui`` holds one entry per UI `aisle ui` serves: mlflow, docs);
+#: stages read them to link to the UIs, never to start or stop them.
+UI_STATE_FILES: Final = {"airflow": "airflow.json", "evidently": "evidently_ui.json", "ui": "ui.json"}
 #: The services-file key that holds each service's address.
 ADDRESS_KEYS: Final = {"redis": "url", "kafka": "bootstrap"}
 
@@ -129,3 +133,17 @@ def redis_url(settings: Settings) -> str:
 def kafka_bootstrap(settings: Settings) -> str:
     """The bootstrap servers everything else should use: the explicit setting, else the embedded broker."""
     return _resolve(settings, "kafka")
+
+
+def recorded_ui_url(settings: Settings, name: str) -> str | None:
+    """The URL recorded for UI ``name`` (airflow, evidently, or one `aisle ui` serves: mlflow, docs),
+    or None when none is recorded. Whether it still answers is the caller's question."""
+    file = UI_STATE_FILES.get(name, UI_STATE_FILES["ui"])
+    try:
+        data = json.loads((settings.paths.run / file).read_text())
+    except (OSError, ValueError):
+        return None
+    if isinstance(data, dict) and name not in UI_STATE_FILES:
+        data = data.get(name)
+    url = data.get("url") if isinstance(data, dict) else None
+    return str(url) if url else None

@@ -119,6 +119,11 @@ class Paths:
         """One log file per command run: third-party output that would drown Aisle's own."""
         return self.home / "logs"
 
+    @property
+    def search(self) -> Path:
+        """Search indexes of the catalog (sentence vectors in faiss), one directory per catalog version."""
+        return self.home / "search"
+
 
 class Settings(BaseSettings):
     """Aisle configuration. Each field maps to ``AISLE_<NAME>`` (see ``.env.example``)."""

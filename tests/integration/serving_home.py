@@ -41,8 +41,9 @@ def catalog_features(catalog: pd.DataFrame) -> pd.DataFrame:
 
 
 def build_shop(settings: Settings, shop_config: dict[str, int] | None = None) -> None:
-    """Generate, ingest through the gate, apply the Feast repo and materialize the recent-items view."""
-    from aisle.app.jobs import ingest, shop
+    """Generate, ingest through the gate, apply the Feast repo, materialize the recent-items view, and
+    index the catalog for search (as ``aisle demo`` does before it starts the service)."""
+    from aisle.app.jobs import ingest, search, shop
     from feature_repo.compute.recent import write_user_recent
     from feature_repo.materialization import apply, materialize
 
@@ -51,6 +52,7 @@ def build_shop(settings: Settings, shop_config: dict[str, int] | None = None) ->
     apply(settings)
     write_user_recent(settings.paths.lake, settings.paths.features)
     materialize(settings)
+    search.build(settings)
 
 
 def train_policy(settings: Settings, out: Path, seed: int = 0) -> Path:
@@ -136,4 +138,17 @@ def serving_service(serving_home: Settings) -> Iterator[object]:
     from aisle.app.services import free_port
 
     with running_service(serving_home, free_port()) as running:
+        wait_for_search(running.url)
         yield running
+
+
+def wait_for_search(url: str, timeout_s: float = 240.0) -> None:
+    """Until the worker has loaded the catalog's search index (it loads it beside start-up)."""
+    import time
+
+    from serving.client import call
+
+    deadline = time.monotonic() + timeout_s
+    while not call(url, "/ui/api/status").body["search"]["ready"]:
+        assert time.monotonic() < deadline, f"the service loaded no search index within {timeout_s:.0f} s"
+        time.sleep(0.5)

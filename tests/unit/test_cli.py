@@ -97,6 +97,9 @@ def test_help_has_no_type_markers_and_no_cut_descriptions() -> None:
         (["recommend-batch", "--users", "missing.txt"], "no such file"),
         (["models", "rollback"], "no champion to roll back"),
         (["models", "promote", "7"], "has no version 7"),
+        (["search", "build"], "holds no catalog to index"),
+        (["search", "build", "--threads", "0"], "--threads must be between 1 and 64"),
+        (["search", "query", "  "], "a search needs words"),
     ],
 )
 def test_model_commands_explain_bad_input(args: list[str], message: str) -> None:

@@ -1,0 +1,1 @@
+"""The storefront and analyst pages served by the recommendation service at ``/ui``."""
