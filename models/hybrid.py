@@ -374,7 +374,7 @@ class HybridPolicy:
         pairs = pd.DataFrame({"row": np.zeros(len(chosen), dtype=np.int64), "item_id": chosen})
         pairs["user_id"] = str(query["user_id"].iloc[0])
         pairs = self.pair_scores(pairs, embeddings, cooc)
-        out[known] = np.asarray(self.ranker.score(self.features(query, pairs)), dtype=np.float64)
+        out[known] = np.asarray(self.ranker.score(self._feature_columns(query, pairs)), dtype=np.float64)
         return out
 
     # ------------------------------------------------------------------ persistence

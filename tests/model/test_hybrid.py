@@ -179,3 +179,19 @@ def test_exported_policy_gives_the_same_lists_and_scores(
     for a, b in zip(before, after, strict=True):
         assert a.items == b.items and a.source == b.source
         np.testing.assert_allclose(a.scores, b.scores, rtol=1e-5, atol=1e-5)
+
+
+def test_score_items_gives_the_scores_a_recommendation_has(
+    policy: HybridPolicy, shop: tuple[Split, pd.DataFrame]
+) -> None:
+    """Search re-ranks its hits by ``score_items``: it must be the same taste the lists are ranked by."""
+    split, _ = shop
+    contexts = from_lake(split.train)
+    users = [str(u) for u in split.with_history[:5]]
+    queries = contexts.queries(users)
+    lists = policy.recommend(queries.frame, 10, queries.excluded)
+    for row, user in enumerate(users):
+        one = contexts.queries([user]).frame
+        scores = policy.score_items(one, [*lists[row].items, "no-such-item"])
+        assert np.allclose(scores[:-1], lists[row].scores, rtol=1e-5, atol=1e-6), user
+        assert np.isnan(scores[-1])
