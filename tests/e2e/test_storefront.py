@@ -143,6 +143,7 @@ def test_add_to_cart_changes_the_recommendations_within_seconds(
     page.fill("#shopper-input", shopper)
     page.press("#shopper-input", "Enter")
     page.wait_for_selector("#recs-list li.card")
+    assert page.inner_text("#degraded") == "not degraded"  # the shopper's own list, from their context
     before = _cards(page, "#recs-list")
     first = before[0]
     started = time.perf_counter()
@@ -153,6 +154,7 @@ def test_add_to_cart_changes_the_recommendations_within_seconds(
     status = page.inner_text("#status")
     reached = re.search(r"online store after (\d+) ms", status)
     assert reached, status  # the event made it through Kafka and the stream ingester to Redis
+    assert page.inner_text("#degraded") == "not degraded"
     assert after != before and first not in after, (before, after)  # carted: not offered again
     assert len(after) == K
     assert seconds < 10, seconds

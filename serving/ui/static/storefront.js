@@ -6,7 +6,8 @@
 
 const K = 10;
 const CONTEXT_WAIT_MS = 8000;
-const POLL_MS = 120;
+const POLL_MS = 200;
+const DEGRADED_RETRY_MS = 4000;
 const state = {
   user: null,
   session: Aisle.id("web-"),
@@ -105,8 +106,17 @@ function renderActivity(view) {
   if (!view.recent.length) list.replaceChildren(Aisle.el("li", {class: "muted"}, "No activity yet."));
 }
 
+/** /recommend for the shopper. A degraded answer (the online store was slow or away: no context) is
+ * asked again for up to DEGRADED_RETRY_MS, so the page shows the shopper's own list when it can; if it
+ * stays degraded, the page shows it and says so. */
 async function loadRecommendations() {
-  const reply = await Aisle.call("/recommend", {user_id: state.user, k: K, context: {device: "web"}});
+  const started = performance.now();
+  let reply;
+  for (;;) {
+    reply = await Aisle.call("/recommend", {user_id: state.user, k: K, context: {device: "web"}});
+    if (reply.status !== 200 || !reply.body.degraded || performance.now() - started > DEGRADED_RETRY_MS) break;
+    await new Promise((resolve) => setTimeout(resolve, 300));
+  }
   if (reply.status !== 200) {
     status(`The service did not recommend: ${Aisle.errorText(reply)}`, true);
     return null;
