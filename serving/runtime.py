@@ -31,8 +31,8 @@ from aisle.core.settings import Settings
 from models import registry
 from models.context import from_online
 from serving import metrics
-from serving.experiments.routing import Route, VariantRouter
 from serving.catalog import CatalogHolder
+from serving.experiments.routing import Route, VariantRouter
 from serving.exposures import ExposureLog, exposure_record
 from serving.feedback import Outbox, wire_messages
 from serving.items import online_item_features
