@@ -37,7 +37,7 @@ DUPLICATE_SHARE = 0.02
 class TrafficPlan:
     users: int = 1000
     minutes: float = 5.0
-    rate: float | None = 20.0
+    rate: float | None = None  # None: as fast as the clients go (closed loop)
     requests: int | None = None  # default: 3 per shopper
     seed: int = 0
     concurrency: int = 8

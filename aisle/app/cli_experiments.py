@@ -11,6 +11,7 @@ from typing import Annotated, Any
 
 import typer
 
+from aisle.app.experiment_output import show_analysis
 from aisle.core.console import emit_summary, err_console
 from aisle.core.settings import get_settings
 
@@ -25,32 +26,6 @@ def _show_experiment(exp: dict[str, Any]) -> None:
         serves = f"alias {v['alias']}" if v.get("alias") else f"strategy {v['strategy']}"
         role = "  (control)" if i == 0 else ""
         err_console.print(f"  {v['name']:16} {v['weight']:>6.1%}  {serves}{role}")
-
-
-def show_analysis(summary: dict[str, Any]) -> None:
-    """The analysis as a few lines for people (the JSON line and the HTML report hold everything)."""
-    names = list(summary["variants"])
-    err_console.print(f"{'':18}" + "".join(f"{n[:14]:>16}" for n in names))
-    for metric in ("users", "exposures", "ctr", "add_to_cart_rate", "conversion", "revenue_per_user"):
-        cells = []
-        for n in names:
-            v = summary["variants"][n][metric]
-            text = "-" if v is None else f"{v:,}" if isinstance(v, int) else f"{v:.4f}"
-            cells.append(f"{text:>16}")
-        err_console.print(f"{metric:18}" + "".join(cells))
-    for t, by_metric in summary["comparisons"].items():
-        c = by_metric[summary["primary_metric"]]
-        if c["lift"] is not None:
-            err_console.print(
-                f"{t} vs {summary['control']} on {summary['primary_metric']}: lift {c['lift']:+.2%}, "
-                f"interval [{c['ci_low'] or float('nan'):+.2%}, {c['ci_high'] or float('nan'):+.2%}], "
-                f"p={c['p_value']:.3g}"
-            )
-    srm = "[red]MISMATCH[/]" if summary["srm"]["flagged"] else "ok"
-    guards = "ok" if summary["guardrails"]["ok"] else "[red]breached[/]"
-    err_console.print(f"sample ratio {srm}, guardrails {guards}")
-    err_console.print(f"[bold]{summary['verdict']}[/]", highlight=False)
-    err_console.print(f"report: {summary['html']}")
 
 
 def _shown(job: str, run: Callable[[], dict[str, Any]]) -> None:
@@ -180,8 +155,8 @@ def register(app: typer.Typer, handles_errors: Callable[[Any], Any]) -> None:
         users: Annotated[int, typer.Option(help="Distinct shoppers drawn from the shop.")] = 1000,
         minutes: Annotated[float, typer.Option(help="Stop after this many minutes at the latest.")] = 5.0,
         rate: Annotated[
-            float | None, typer.Option(help="Requests per second (omit: as fast as it goes).")
-        ] = 20.0,
+            float | None, typer.Option(help="Requests per second (omit: as fast as the clients go).")
+        ] = None,
         seed: Annotated[int, typer.Option(help="Seed: shoppers, order and reactions.")] = 0,
         requests: Annotated[
             int | None, typer.Option(help="Requests to send (default: 3 per shopper).")

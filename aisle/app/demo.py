@@ -26,7 +26,7 @@ def run_demo(
     stages: dict[str, Any] = {}
     where_logs_go()
 
-    stage("1/8 services")
+    stage("1/9 services")
     t = time.perf_counter()
     stages["services"] = services_up(settings)
     stages["services"]["seconds"] = round(time.perf_counter() - t, 2)
@@ -34,7 +34,7 @@ def run_demo(
         if isinstance(info, dict):
             say(f"{name:6} {info.get('url') or info.get('bootstrap')}")
 
-    stage("2/8 synthetic shop")
+    stage("2/9 synthetic shop")
     with staged_progress("generate", list(shop_jobs.GENERATE_STAGES)) as step:
         shop = shop_jobs.generate(settings, {"users": users, "items": items, "days": days}, progress=step)
     stages["generate"] = shop
@@ -43,7 +43,7 @@ def run_demo(
         f"→ {settings.paths.raw / 'shop'}"
     )
 
-    stage("3/8 ingestion: history from files, the last 20% live through Kafka")
+    stage("3/9 ingestion: history from files, the last 20% live through Kafka")
     with staged_progress("ingest", list(ingest_jobs.REPLAY_STAGES)) as step:
         ingest = ingest_jobs.replay_shop(settings, progress=step)
     stages["ingest"] = ingest
@@ -54,7 +54,7 @@ def run_demo(
             f"  quarantined {c['quarantined']:,}"
         )
 
-    stage("4/8 features: Spark → Feast offline store → Redis online store")
+    stage("4/9 features: Spark → Feast offline store → Redis online store")
     with staged_progress("features", features_jobs.stages()) as step:
         features = features_jobs.build(settings, progress=step)
     stages["features"] = features
@@ -66,19 +66,24 @@ def run_demo(
     shown = {k.split("__")[1]: v for k, v in online.items() if k.endswith(("views_30d", "fav_category_30d"))}
     say(f"online features of {sample}: {shown}")
 
-    stage("5/8 models: the train_models DAG (Airflow dag.test) → MLflow registry")
+    stage("5/9 models: the train_models DAG (Airflow dag.test) → MLflow registry")
     stages["train"] = train_stage(settings)
 
-    stage("6/8 batch recommendations from the champion")
+    stage("6/9 batch recommendations from the champion")
     stages["recommend"] = recommend_stage(settings)
 
-    stage("7/8 serving: the BentoML service on the champion, every endpoint called")
+    stage("7/9 serving: the BentoML service on the champion, every endpoint called")
     from aisle.app.demo_serving import serving_stage
 
     stages["serving"] = serving_stage(settings, first_user(settings), keep_running=keep_services)
 
-    stage("8/8 monitoring: a week of drift and quality reports → Evidently workspace and UI")
+    stage("8/9 monitoring: a week of drift and quality reports → Evidently workspace and UI")
     stages["monitor"] = monitor_stage(settings)
+
+    stage("9/9 A/B experiment: the champion vs popularity, simulated shoppers, the analysis")
+    from aisle.app.demo_experiment import experiment_stage
+
+    stages["experiment"] = experiment_stage(settings, stages["serving"]["url"] if keep_services else None)
 
     if not keep_services:
         stages["services_down"] = services_down(settings)
@@ -93,6 +98,7 @@ def run_demo(
         features=features,
         api=stages["serving"]["url"] if keep_services else None,
         evidently=stages["monitor"]["ui"] if keep_services else None,
+        experiment=stages["experiment"],
     )
     return {"home": str(settings.paths.home), "stages": stages}
 
@@ -137,6 +143,7 @@ def last_screen(
     airflow: dict[str, Any] | None = None,
     api: str | None = None,
     evidently: str | None = None,
+    experiment: dict[str, Any] | None = None,
 ) -> None:
     """What the demo made and the exact commands and URLs to look at it: no placeholders."""
     from aisle.app.ui import aisle_command, ui_running
@@ -160,6 +167,9 @@ def last_screen(
     run = Path(train["table"]).relative_to(settings.paths.models)
     rows.append(("models", "models/", f"{run} (the comparison); {version}"))
     rows.append(("recommendations", "recs.csv", f"{recs['rows']:,} rows for {recs['users']} shoppers"))
+    if experiment is not None:
+        report = Path(experiment["report"]).relative_to(home)
+        rows.append(("A/B experiment", str(report.parent) + "/", f"{report.name}: {experiment['verdict']}"))
     for what, where, note in rows:
         say(f"  {what:16} {where:10} {note}")
     running = ui_running(settings)

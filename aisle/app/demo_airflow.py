@@ -61,7 +61,7 @@ def run_demo_airflow(
         params = {"dag_id": dag_id, "after": since, "timeout_s": FOLLOW_TIMEOUT_S}
         return _checked(orchestration.follow(settings, params, progress=print_task_change))
 
-    t = stage("1/8 services: Redis, the Kafka-protocol broker and Airflow")
+    t = stage("1/9 services: Redis, the Kafka-protocol broker and Airflow")
     stages["services"] = services_up(settings)
     with err_console.status("starting Airflow (API server, scheduler, DAG processor)"):
         stages["airflow"] = airflow_up(settings)
@@ -73,7 +73,7 @@ def run_demo_airflow(
         client.set_paused(dag_id, False)
     since = datetime.now(UTC).isoformat()
 
-    stage("2/8 synthetic shop: trigger generate_shop")
+    stage("2/9 synthetic shop: trigger generate_shop")
     conf = {"users": users, "items": items, "days": days}
     stages["generate"] = _checked(
         orchestration.trigger(
@@ -83,7 +83,7 @@ def run_demo_airflow(
         )
     )
 
-    stage("3/8 ingestion: ingest_events, scheduled by the new files (asset aisle_raw_events)")
+    stage("3/9 ingestion: ingest_events, scheduled by the new files (asset aisle_raw_events)")
     stages["ingest"] = follow("ingest_events")
     batch = client.xcom("ingest_events", stages["ingest"]["run_id"], "stream")["batch"]
     err_console.print(
@@ -91,10 +91,10 @@ def run_demo_airflow(
         f"  quarantined {batch['quarantined']:,}"
     )
 
-    stage("4/8 features: build_features, scheduled by the lake (asset aisle_event_lake)")
+    stage("4/9 features: build_features, scheduled by the lake (asset aisle_event_lake)")
     stages["features"] = follow("build_features")
 
-    stage("5/8 models: train_models (demo parameters) → MLflow registry → aisle_champion")
+    stage("5/9 models: train_models (demo parameters) → MLflow registry → aisle_champion")
     dag = _checked(
         orchestration.trigger(
             settings,
@@ -109,17 +109,22 @@ def run_demo_airflow(
     )
     stages["train"] = training_report(settings, dag)
 
-    stage("6/8 batch recommendations from the champion")
+    stage("6/9 batch recommendations from the champion")
     stages["recommend"] = recommend_stage(settings)
 
-    stage("7/8 serving: the BentoML service on the champion, every endpoint called")
+    stage("7/9 serving: the BentoML service on the champion, every endpoint called")
     from aisle.app.demo import first_user
     from aisle.app.demo_serving import serving_stage
 
     stages["serving"] = serving_stage(settings, first_user(settings), keep_running=keep_services)
 
-    stage("8/8 monitoring: a week of drift and quality reports → Evidently workspace and UI")
+    stage("8/9 monitoring: a week of drift and quality reports → Evidently workspace and UI")
     stages["monitor"] = monitor_stage(settings)
+
+    stage("9/9 A/B experiment: the champion vs popularity, simulated shoppers, the analysis")
+    from aisle.app.demo_experiment import experiment_stage
+
+    stages["experiment"] = experiment_stage(settings, stages["serving"]["url"] if keep_services else None)
 
     if not keep_services:
         stages["services_down"] = {"airflow": airflow_down(settings), **services_down(settings)}
@@ -133,5 +138,6 @@ def run_demo_airflow(
         airflow=stages["airflow"] if keep_services else None,
         api=stages["serving"]["url"] if keep_services else None,
         evidently=stages["monitor"]["ui"] if keep_services else None,
+        experiment=stages["experiment"],
     )
     return {"home": str(settings.paths.home), "airflow": stages["airflow"]["url"], "stages": stages}

@@ -323,7 +323,7 @@ def timeline(
     return rows
 
 
-def _p_text(p: float | None) -> str:
+def p_text(p: float | None) -> str:
     if p is None:
         return "p unknown"
     return "p<0.0001" if p < 1e-4 else f"p={p:.2g}"
@@ -351,8 +351,8 @@ def verdict(summary: dict[str, Any]) -> str:
                 if s["ci_low"] is not None and s["ci_high"] is not None
                 else ""
             )
-            p_text = _p_text(c["p_value"])
-            parts.append(f"{t} {word} {summary['control']} on {metric}: {c['lift']:+.1%} ({band}{p_text})")
+            p = p_text(c["p_value"])
+            parts.append(f"{t} {word} {summary['control']} on {metric}: {c['lift']:+.1%} ({band}{p})")
         else:
             parts.append(f"{t} vs {summary['control']} on {metric}: {c['lift']:+.1%}, not yet conclusive")
     if not summary["guardrails"]["ok"]:

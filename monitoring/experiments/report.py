@@ -63,17 +63,20 @@ def lift_plot_svg(summary: dict[str, Any]) -> str:
         )
         ax.plot(at, col("lift"), color="#08306b", lw=1.8, label="cumulative lift")
         ax.axhline(0, color="black", lw=0.8)
-        # the sequential band may be far wider early on: scale to the fixed band and let it overflow
-        fixed = [v for v in col("ci_low") + col("ci_high") if v == v]
+        # early points rest on few shoppers and their bands are huge: scale to the later two thirds'
+        # fixed band and let the earlier and the sequential bands overflow
+        later = rows[len(rows) // 3 :]
+        fixed = [v for v in col("ci_low", later) + col("ci_high", later) if v == v]
         if fixed:
             span = max(max(fixed) - min(fixed), 1.0)
             ax.set_ylim(min(min(fixed), 0) - 0.5 * span, max(max(fixed), 0) + 0.5 * span)
         ax.set_ylabel(f"lift of {METRIC_LABELS.get(summary['primary_metric'], summary['primary_metric'])}, %")
         ax.set_title(f"{t} vs {summary['control']}")
-        ax.xaxis.set_major_formatter(mdates.DateFormatter("%m-%d %H:%M"))
+        locator = mdates.AutoDateLocator()
+        ax.xaxis.set_major_locator(locator)
+        ax.xaxis.set_major_formatter(mdates.ConciseDateFormatter(locator))
         ax.legend(loc="upper left", fontsize=8)
         ax.grid(alpha=0.3)
-    fig.autofmt_xdate()
     fig.tight_layout()
     buffer = io.StringIO()
     fig.savefig(buffer, format="svg", metadata={"Date": None})  # same data, same bytes

@@ -218,7 +218,6 @@ def test_the_hybrid_beats_popularity_with_simulated_shoppers(home: Settings, ser
         {
             "users": 600,
             "requests": 1800,
-            "rate": None,
             "concurrency": 8,
             "minutes": 4,
             "seed": 11,

@@ -93,7 +93,7 @@ def assign(settings: Settings, params: Any = None) -> dict[str, Any]:
 class TrafficParams:
     users: int = 1000
     minutes: float = 5.0
-    rate: float | None = 20.0
+    rate: float | None = None  # requests/s; None: as fast as `concurrency` clients go
     seed: int = 0
     requests: int | None = None
     concurrency: int = 8
