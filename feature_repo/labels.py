@@ -1,6 +1,7 @@
 """Graded labels from the lake for ad-hoc training sets (`aisle features training-set`).
 
-Each positive is the user's interaction graded by ``LABEL_GRADES`` at the instant it happened, so the
+Each positive is the user's interaction graded as the core grades it (``interaction_grades``: event
+types by ``LABEL_GRADES``, ratings by their stars) at the instant it happened, so the
 point-in-time join that follows gives it only the features known then.
 """
 
@@ -14,19 +15,20 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from aisle.core.errors import BadInput
-from aisle.core.schemas import LABEL_GRADES
+from aisle.core.schemas import INTERACTION_TYPES, interaction_grades
 from aisle.core.settings import Settings
 from ingestion.lake import EventLake
 
 
 def label_frame(settings: Settings, *, days: int | None, limit: int, negatives: int, seed: int) -> Any:
-    """Graded labels from the lake (purchase 3 > cart/wishlist 2 > view/click 1), newest ``days``, plus
+    """Graded labels from the lake (purchase, 4-5 stars 3 > cart/wishlist 2 > view/click, 1-3 stars 1),
+    newest ``days``, plus
     ``negatives`` random catalog items per positive (label 0) at the same instant."""
     lake = EventLake(settings.paths.lake)
-    events = lake.read().select(["user_id", "item_id", "event_type", "ts"])
+    events = lake.read().select(["user_id", "item_id", "event_type", "ts", "value"])
     if events.num_rows == 0:
         raise BadInput("the event lake is empty; run `aisle ingest batch` or `aisle ingest stream` first")
-    events = events.filter(pc.is_in(events["event_type"], pa.array(list(LABEL_GRADES))))
+    events = events.filter(pc.is_in(events["event_type"], pa.array(list(INTERACTION_TYPES))))
     if days is not None:
         newest = pc.max(events["ts"]).as_py()
         events = events.filter(pc.greater_equal(events["ts"], pd.Timestamp(newest) - pd.Timedelta(days=days)))
@@ -35,7 +37,8 @@ def label_frame(settings: Settings, *, days: int | None, limit: int, negatives: 
     if len(frame) > limit:
         frame = frame.iloc[np.sort(rng.choice(len(frame), limit, replace=False))]
     frame = frame.rename(columns={"ts": "event_timestamp"})
-    frame["label"] = frame.pop("event_type").map(LABEL_GRADES).astype("int64")
+    grades = interaction_grades(frame.pop("event_type"), frame.pop("value"), settings.rating_scale)
+    frame["label"] = grades.astype("int64")
     if negatives > 0:
         catalog = lake.read_catalog()
         items = np.asarray(

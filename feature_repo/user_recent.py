@@ -3,8 +3,8 @@
 A row holds, for one shopper and everything they did before some instant (``tables.USER_RECENT_SCHEMA``):
 
 * ``recent_items`` / ``recent_types`` / ``recent_ts_us``: the distinct items of their interactions
-  (``aisle.core.schemas.LABEL_GRADES`` types), newest first, at most ``RECENT_ITEMS``; for each item the
-  type and time (µs since the epoch, UTC) of its latest interaction.
+  (``aisle.core.schemas.INTERACTION_TYPES``: the graded types and ratings), newest first, at most
+  ``RECENT_ITEMS``; for each item the type and time (µs since the epoch, UTC) of its latest interaction.
 * ``seen_items``: the distinct items of *any* event, newest first, at most ``SEEN_ITEMS``;
   ``purchased_items``: the distinct items bought, newest first, at most ``PURCHASED_ITEMS``.
 * ``events_total`` / ``views_total`` (view, click) / ``carts_total`` / ``purchases_total``: counts over
@@ -43,11 +43,11 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
-from aisle.core.schemas import LABEL_GRADES
+from aisle.core.schemas import INTERACTION_TYPES as INTERACTIONS
 from feature_repo.tables import PURCHASED_ITEMS, RECENT_ITEMS, SEEN_ITEMS, USER_RECENT_SCHEMA
 
-#: Event types that put an item on the recent list (the graded interactions).
-INTERACTION_TYPES: Final = frozenset(LABEL_GRADES)
+#: Event types that put an item on the recent list (the graded interactions and ratings).
+INTERACTION_TYPES: Final = frozenset(INTERACTIONS)
 VIEW_TYPES: Final = frozenset({"view", "click"})
 CART_TYPE: Final = "add_to_cart"
 PURCHASE_TYPE: Final = "purchase"

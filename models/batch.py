@@ -11,6 +11,7 @@ import csv
 import logging
 import time
 from collections.abc import Callable
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -81,7 +82,8 @@ def recommend_batch(
     asked = events.loc[events["user_id"].isin(users)]  # history of the requested users only
     as_of = events["ts"].max() + pd.Timedelta(microseconds=1)
     features = _user_features(settings, [u for u in users if u in known], as_of)
-    contexts = from_lake(asked, as_of=as_of, user_features=features)
+    # measured to the wall clock, as /recommend measures it (models.context.coarse_days)
+    contexts = from_lake(asked, as_of=as_of, user_features=features, now=datetime.now(UTC))
     predict = predictor(policy, chosen)
     setup_seconds = time.perf_counter() - started
     out.parent.mkdir(parents=True, exist_ok=True)

@@ -8,8 +8,8 @@ field                         meaning (units, bounds)
 ``user_id``                   the shopper (any string; unknown shoppers get an empty context)
 ``last_event_at``             time of their newest event before T (UTC, µs); None when there is none
 ``recent``                    ``RecentItem(item_id, event_type, ts)``: distinct items of their
-                              interactions (view, click, add_to_cart, wishlist, purchase: the
-                              ``LABEL_GRADES`` types), newest first by each item's latest
+                              interactions (view, click, add_to_cart, wishlist, purchase, rating:
+                              ``INTERACTION_TYPES``), newest first by each item's latest
                               interaction, at most ``RECENT_ITEMS`` (50)
 ``seen``                      distinct items of any event, newest first, at most ``SEEN_ITEMS`` (200)
 ``purchased``                 distinct items bought, newest first, at most ``PURCHASED_ITEMS`` (100)
@@ -40,8 +40,10 @@ event; ``tests/integration/test_context.py`` sends one set of events through Kaf
 adapters give the same contexts. Known differences are listed in ``feature_repo/user_recent.py``.
 
 The policy's query (:meth:`Contexts.queries`): ``recent_items`` = the ``recent`` item ids (the policy
-keeps the first ``PolicyConfig.recent_items``), the user feature columns, and per shopper the items never
-to recommend (``seen`` ∪ ``purchased``) and the purchased set alone (business rules).
+keeps the first ``PolicyConfig.recent_items``), ``days_since_last_event`` (from ``last_event_at`` to the
+contexts' ``now``: T for the lake adapter, the time of the read online; NaN without history), the user
+feature columns, and per shopper the items never to recommend (``seen`` ∪ ``purchased``) and the
+purchased set alone (business rules).
 """
 
 from __future__ import annotations
@@ -50,7 +52,7 @@ import logging
 import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any, Final
 
 import numpy as np
@@ -60,7 +62,7 @@ import pyarrow as pa
 from aisle.core.errors import ServiceUnavailable
 from aisle.core.settings import Settings
 from feature_repo.tables import USER_FEATURES, USER_RECENT, USER_RECENT_SCHEMA
-from feature_repo.user_recent import from_events, from_us
+from feature_repo.user_recent import from_events, from_us, to_us
 from models.features import USER_CATEGORICAL, USER_NUMERIC
 
 log = logging.getLogger(__name__)
@@ -151,8 +153,11 @@ class Contexts:
     get empty contexts.
     """
 
-    def __init__(self, view: pa.Table | pd.DataFrame, features: pd.DataFrame | None = None):
+    def __init__(
+        self, view: pa.Table | pd.DataFrame, features: pd.DataFrame | None = None, now: datetime | None = None
+    ):
         frame = view.to_pandas() if isinstance(view, pa.Table) else view
+        self.now = now
         frame = frame.drop_duplicates("user_id", keep="last")
         self.view = frame.assign(user_id=frame["user_id"].astype(str)).set_index("user_id")
         if features is not None and len(features):
@@ -216,6 +221,16 @@ class Contexts:
         rows = self.view.reindex(users)
         frame = pd.DataFrame({"user_id": users})
         frame["recent_items"] = [[str(i) for i in _list(v)] for v in rows["recent_items"]]
+        last = pd.to_numeric(rows["last_event_us"], errors="coerce").to_numpy(dtype=np.float64)
+        # without an explicit T, "now" is just after the newest event these contexts hold (all of them,
+        # not just the shoppers asked for: a shopper's query must not depend on who is asked with them)
+        if self.now is not None:
+            now_us = float(to_us(self.now))
+        else:
+            held = pd.to_numeric(self.view["last_event_us"], errors="coerce").to_numpy(dtype=np.float64)
+            now_us = float(np.nanmax(np.r_[held, -np.inf])) + 1.0
+        since = (now_us - last) / 86_400_000_000.0 if np.isfinite(now_us) else np.full(len(last), np.nan)
+        frame["days_since_last_event"] = coarse_days(since)
         purchased = [{str(i) for i in _list(v)} for v in rows["purchased_items"]]
         seen = [{str(i) for i in _list(v)} for v in rows["seen_items"]]
         excluded = [touched | bought for touched, bought in zip(seen, purchased, strict=True)]
@@ -223,6 +238,18 @@ class Contexts:
             joined = self.features.reindex(users).reset_index(drop=True)
             frame = pd.concat([frame, joined], axis=1)
         return PolicyQueries(frame, excluded, purchased)
+
+
+def coarse_days(days: np.ndarray) -> np.ndarray:
+    """Days rounded on a log scale (quarter steps of log2 of 1 + hours: minutes apart near now, about
+    9 hours apart at two days, a day apart at a week): the ranker's ``days_since_last_event``. A
+    recency feature needs no finer grain, and the coarse value does not change between two reads
+    seconds apart, so the same shopper gets the same list from ``recommend-batch`` and from
+    ``/recommend`` although each reads the clock at its own instant. NaN (no history) stays NaN."""
+    hours = np.clip(np.asarray(days, dtype=np.float64), 0.0, None) * 24.0
+    with np.errstate(invalid="ignore"):
+        steps = np.round(4.0 * np.log2(1.0 + hours)) / 4.0
+    return (np.exp2(steps) - 1.0) / 24.0
 
 
 # ----------------------------------------------------------------------------- the lake adapter
@@ -233,10 +260,17 @@ def from_lake(
     as_of: datetime | pd.Timestamp | None = None,
     users: Sequence[str] | None = None,
     user_features: pd.DataFrame | None = None,
+    now: datetime | None = None,
 ) -> Contexts:
     """Contexts from an event log: events strictly before ``as_of`` (default: all of them), for
-    ``users`` (default: everyone in the log), with Feast user features the caller read as of T."""
-    return Contexts(from_events(events, as_of=as_of, users=users), user_features)
+    ``users`` (default: everyone in the log), with Feast user features the caller read as of T.
+    ``now`` (the instant ``days_since_last_event`` is measured to) defaults to ``as_of``: an
+    evaluation's T; ``recommend-batch`` passes the wall clock, as serving reads it."""
+    view = from_events(events, as_of=as_of, users=users)
+    if now is None and as_of is not None:
+        stamp = pd.Timestamp(as_of)
+        now = (stamp.tz_localize("UTC") if stamp.tzinfo is None else stamp.tz_convert("UTC")).to_pydatetime()
+    return Contexts(view, user_features, now=now)
 
 
 # ----------------------------------------------------------------------------- the online adapter
@@ -289,4 +323,4 @@ def from_online(
     view = pd.DataFrame(view_rows, columns=["user_id", *VIEW_COLUMNS])
     features = pd.DataFrame.from_dict(feature_rows, orient="index", columns=list(FEATURE_COLUMNS))
     features.index.name = "user_id"
-    return OnlineContexts(Contexts(view, features.dropna(how="all")))
+    return OnlineContexts(Contexts(view, features.dropna(how="all"), now=datetime.now(UTC)))

@@ -2,14 +2,20 @@
 
 One loader for training, evaluation and batch scoring, so they all see the same columns and types;
 bring-your-own data arrives through the same lake (``aisle data import``) and needs nothing extra.
+Every event frame the loader returns carries ``grade`` (NaN: not an interaction) and ``weight``,
+computed once by the core's rules under the settings' rating scale, so a rating counts by its stars in
+labels, evaluation and every model's weights alike; :func:`event_grades` / :func:`event_weights` read
+them (or apply the default scale to a frame that lacks them, as tests build).
 """
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 import pyarrow.compute as pc
 
 from aisle.core.errors import BadInput
+from aisle.core.schemas import interaction_grades, interaction_weights
 from aisle.core.settings import Settings
 from ingestion.lake import EventLake
 
@@ -35,6 +41,9 @@ def load_events(settings: Settings, until: pd.Timestamp | None = None) -> pd.Dat
     frame["ts"] = pd.to_datetime(frame["ts"], utc=True)
     for col in ("user_id", "item_id", "event_type"):
         frame[col] = frame[col].astype(str)
+    value = frame.get("value", None)
+    frame["grade"] = interaction_grades(frame["event_type"], value, settings.rating_scale)
+    frame["weight"] = interaction_weights(frame["event_type"], value, settings.rating_scale)
     return frame.sort_values(
         ["ts", "event_id"] if "event_id" in frame else ["ts"], kind="stable"
     ).reset_index(drop=True)
@@ -72,3 +81,17 @@ def read_user_file(path: str) -> list[str]:
     if not users:
         raise BadInput(f"--users {path}: no user ids found")
     return list(dict.fromkeys(users))  # de-duplicated, order kept
+
+
+def event_grades(events: pd.DataFrame) -> np.ndarray:
+    """Graded relevance per event (NaN: not an interaction), from ``grade`` when the loader set it."""
+    if "grade" in events.columns:
+        return events["grade"].to_numpy(dtype=np.float64, na_value=np.nan)
+    return interaction_grades(events["event_type"], events.get("value", None))
+
+
+def event_weights(events: pd.DataFrame) -> np.ndarray:
+    """Implicit-feedback weight per event (0: none), from ``weight`` when the loader set it."""
+    if "weight" in events.columns:
+        return events["weight"].to_numpy(dtype=np.float64, na_value=0.0)
+    return interaction_weights(events["event_type"], events.get("value", None))

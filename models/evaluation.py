@@ -20,8 +20,10 @@ import numpy as np
 import pandas as pd
 
 from aisle.core.schemas import LABEL_GRADES
+from models.data import event_grades
 
-#: Graded relevance of a held-out interaction; the strongest one per (user, item) counts.
+#: Graded relevance of a held-out interaction (ratings by their stars: ``models.data.event_grades``);
+#: the strongest one per (user, item) counts.
 RELEVANCE_GRADES: Final = LABEL_GRADES
 SEGMENTS: Final = ("all", "with_history", "without_history")
 RANKING_METRICS: Final = ("recall", "ndcg", "map", "hit_rate")
@@ -79,13 +81,26 @@ def temporal_split(events: pd.DataFrame, holdout_days: int) -> Split:
         raise ValueError(f"holdout_days must be positive (got {holdout_days})")
     if events.empty:
         raise ValueError("cannot split an empty event table")
-    ts = pd.to_datetime(events["ts"], utc=True)
-    cutoff = ts.max() - pd.Timedelta(days=holdout_days)
-    train = events.loc[ts < cutoff].reset_index(drop=True)
-    test = events.loc[ts >= cutoff].reset_index(drop=True)
+    cutoff = pd.to_datetime(events["ts"], utc=True).max() - pd.Timedelta(days=holdout_days)
+    return split_at(events, cutoff)
 
-    grades = test["event_type"].map(RELEVANCE_GRADES)
-    positive = test.loc[grades.notna(), ["user_id", "item_id"]].assign(grade=grades.dropna().astype(int))
+
+def split_at(events: pd.DataFrame, cutoff: pd.Timestamp, end: pd.Timestamp | None = None) -> Split:
+    """Train on the events before ``cutoff``, test on those at or after it (and before ``end``).
+
+    Relevant test items are a user's interactions in the test period with items they had not touched
+    before the cutoff, graded (``models.data.event_grades``); users with at least one are scored.
+    """
+    if events.empty:
+        raise ValueError("cannot split an empty event table")
+    ts = pd.to_datetime(events["ts"], utc=True)
+    train = events.loc[ts < cutoff].reset_index(drop=True)
+    later = ts >= cutoff if end is None else (ts >= cutoff) & (ts < end)
+    test = events.loc[later].reset_index(drop=True)
+
+    grades = event_grades(test)
+    graded = ~np.isnan(grades)
+    positive = test.loc[graded, ["user_id", "item_id"]].assign(grade=grades[graded].astype(int))
     relevance = positive.groupby(["user_id", "item_id"], as_index=False, sort=True)["grade"].max()
     seen = train[["user_id", "item_id"]].drop_duplicates().assign(_seen=True)
     relevance = relevance.merge(seen, on=["user_id", "item_id"], how="left")

@@ -33,15 +33,27 @@ ITEM_CATEGORICAL: Final = (f"{IF}top_category", f"{IF}brand")
 #: Derived user x item columns: does the item match the user's habits?
 PAIR_NUMERIC: Final = ("same_category", "same_brand", "price_vs_paid", "in_stock")
 
-#: What retrieval thinks of the pair (the policy computes them for every candidate).
-RETRIEVAL_SCORES: Final = ("tower_score", "cooc_score")
+#: What the policy computes for every candidate (``HybridPolicy.pair_scores``): the retrieval scores and
+#: the recency signals of ``models.policy_signals`` (the ranker weighs recency against taste with them).
+POLICY_SIGNALS: Final = (
+    "tower_score",
+    "cooc_score",
+    "sequence_score",
+    "neighbour_rank",
+    "days_since_last_event",
+    "pop_hl_1d",
+    "pop_hl_7d",
+    "pop_hl_30d",
+    "pop_hl_180d",
+    "item_age_days",
+)
 
 #: No id embeddings: with a few labels per user and item they memorise the label window (measured:
 #: candidate AUC 0.54 with ids vs 0.63 without on a 83k-event shop); categories and brands generalise.
 RANKER_SPEC: Final = RankerSpec(
     ids=(),
     categorical=(*USER_CATEGORICAL, *ITEM_CATEGORICAL),
-    numeric=(*USER_NUMERIC, *ITEM_NUMERIC, *PAIR_NUMERIC, *RETRIEVAL_SCORES),
+    numeric=(*USER_NUMERIC, *ITEM_NUMERIC, *PAIR_NUMERIC, *POLICY_SIGNALS),
     crosses=((f"{UF}fav_category_30d", f"{IF}top_category"), (f"{UF}fav_brand_30d", f"{IF}brand")),
 )
 

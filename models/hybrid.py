@@ -1,11 +1,16 @@
-"""The hybrid policy serving uses: retrieve from three sources, rank with Wide & Deep, fall back to trending.
+"""The hybrid policy serving uses: retrieve from several sources, rank with Wide & Deep, fall back to a
+recency list.
 
-Why three sources: the two-tower model knows long-term taste, co-occurrence of the last few items knows
-the current shopping intent (phone → case) within seconds of a click, and trending covers what is new
-and hot, which neither learned source has seen enough of. The ranker then orders the union with user
-and item features. Users with no history at all (and no recent items from the stream) get trending,
-which on a shop with drifting popularity beats all-time popularity; nothing in this path can fail on
-an unknown user.
+Why several sources: the two-tower model knows long-term taste, co-occurrence of the last few items
+knows the current shopping intent (phone → case) within seconds of a click, the SASRec sequence model
+(when the run fitted one) reads the order of the shopper's recent items, and the recency lists
+(trending with a tuned half-life, the cold-start list) cover what is new and hot, which the learned
+sources have seen too little of. The ranker then orders the union with user and item features and the
+recency signals of ``models.policy_signals`` (popularity at several half-lives, item age, time since the
+shopper's last event, where in the shopper's recent items the candidate's neighbours sit). Users with no
+history at all (and no recent items from the stream) get the cold-start list, whichever of popularity,
+recent popularity and trending ranked the validation period's new users best; nothing in this path can
+fail on an unknown user.
 
 One score semantics for every list: a recommendation's score is the ranker's estimate of how strongly
 this shopper will engage with the item, ``E[grade] / purchase grade`` in 0..1 (see
@@ -34,15 +39,15 @@ import pandas as pd
 import scipy.sparse as sp
 
 from feature_repo.tables import USER_FEATURES
-from models.context import Contexts
-from models.features import USER_CATEGORICAL, USER_NUMERIC, ColumnTable, pair_feature_columns
+from models.features import POLICY_SIGNALS, USER_CATEGORICAL, USER_NUMERIC, ColumnTable, pair_feature_columns
+from models.policy_signals import ITEM_SIGNALS, neighbour_ranks
 from models.two_tower.model import USER_NUMERIC as TOWER_COUNTERS
 
 #: The two-tower query's counters and the Feast user feature each is read from (same names by design).
 TOWER_FROM_FEAST = {name: f"{USER_FEATURES}__{name}" for name in TOWER_COUNTERS}
 COLD_START = "cold_start"
 #: Cold-start sources, each the name of the policy's item-score vector it ranks by.
-COLD_SOURCES = ("trending", "popularity")
+COLD_SOURCES = ("trending", "popularity", "recent_popularity")
 HYBRID = "hybrid"
 #: Users scored together: bounds the dense co-occurrence block and the ranker's frame.
 BLOCK_USERS = 256
@@ -72,9 +77,10 @@ class PolicyConfig:
     retrieval_candidates: int = 100
     cooccurrence_candidates: int = 50
     trending_candidates: int = 50
+    sequence_candidates: int = 50
     recent_items: int = 20
-    #: What shoppers with no history at all get: "trending" or "popularity", chosen per training run on
-    #: the ranker's label window (models.training.ranker_data.choose_cold_start), never on the test days.
+    #: What shoppers with no history at all get (one of COLD_SOURCES), chosen per training run on the
+    #: validation period (models.tuning.choose_cold_start), never on the test days.
     cold_start: str = "trending"
 
     def __post_init__(self) -> None:
@@ -90,7 +96,8 @@ class Recommendation:
 
 
 class HybridPolicy:
-    """Candidates = two-tower ∪ co-occurrence(recent items) ∪ trending, minus seen; ranked by the ranker."""
+    """Candidates = two-tower ∪ co-occurrence(recent items) ∪ sequence model ∪ trending ∪ the cold-start
+    list, minus seen; ranked by the ranker."""
 
     def __init__(
         self,
@@ -103,10 +110,18 @@ class HybridPolicy:
         item_features: pd.DataFrame,
         config: PolicyConfig = PolicyConfig(),
         meta: Mapping[str, Any] | None = None,
+        *,
+        recent_popularity: np.ndarray | None = None,
+        signals: Mapping[str, np.ndarray] | None = None,
+        sequence: Any | None = None,
     ):
+        """``signals``: ``models.policy_signals.ITEM_SIGNALS`` vectors aligned to ``item_ids`` (zeros
+        when absent); ``sequence``: a fitted SASRec model or artifact (``states``/``item_embeddings``/
+        ``item_ids_``), or None; ``recent_popularity`` defaults to ``popularity``."""
         if cooccurrence.shape != (len(item_ids), len(item_ids)):
             raise ValueError("co-occurrence matrix does not match the item ids")
-        if len(trending) != len(item_ids) or len(popularity) != len(item_ids):
+        recent_popularity = popularity if recent_popularity is None else recent_popularity
+        if {len(trending), len(popularity), len(recent_popularity)} != {len(item_ids)}:
             raise ValueError("trending/popularity vectors do not match the item ids")
         self.retriever = retriever
         self.ranker = ranker
@@ -115,11 +130,19 @@ class HybridPolicy:
         self.cooccurrence = cooccurrence.tocsr()
         self.trending = np.asarray(trending, dtype=np.float64)
         self.popularity = np.asarray(popularity, dtype=np.float64)
+        self.recent_popularity = np.asarray(recent_popularity, dtype=np.float64)
+        self.signals = {
+            name: np.asarray((signals or {}).get(name, np.zeros(len(item_ids))), dtype=np.float64)
+            for name in ITEM_SIGNALS
+        }
+        self.sequence = sequence
+        self._linked = (self.cooccurrence > 0).astype(np.float64).tocsr()
         self.item_features = item_features
         self.config = config
         self.meta = dict(meta or {})
         self._trending_order = ranked_order(self.item_ids, self.trending)
         self._tower_cache: tuple[pd.Index, np.ndarray] | None = None
+        self._sequence_cache: tuple[pd.Index, np.ndarray] | None = None
         self._cold_scores = getattr(self, config.cold_start)  # COLD_SOURCES name the score vectors
         self._cold_order = ranked_order(self.item_ids, self._cold_scores)
         self._cold_estimates: np.ndarray | None = None  # see _cold_calibrated
@@ -224,11 +247,25 @@ class HybridPolicy:
             items = [self._cold_item(pos) for pos in range(depth)]
             pairs = pd.DataFrame({"row": np.zeros(depth, dtype=np.int64), "item_id": items})
             pairs["user_id"] = "(new shopper)"
-            pairs = self.pair_scores(pairs, embeddings, cooc)
+            pairs = self.pair_scores(pairs, embeddings, cooc, query, self._sequence_scores(query))
             assert self.ranker is not None
             raw = np.asarray(self.ranker.score(self.features(query, pairs)), dtype=np.float64)
             self._cold_estimates = non_increasing(raw)
         return self._cold_estimates
+
+    def _sequence_items(self) -> tuple[pd.Index, np.ndarray]:
+        if self._sequence_cache is None and self.sequence is not None:
+            ids = np.asarray(self.sequence.item_ids_).astype(str)
+            self._sequence_cache = (pd.Index(ids), np.asarray(self.sequence.item_embeddings()))
+        assert self._sequence_cache is not None
+        return self._sequence_cache
+
+    def _sequence_scores(self, queries: pd.DataFrame) -> np.ndarray | None:
+        """Per query row, the sequence model's score of every item it knows (None without one)."""
+        if self.sequence is None:
+            return None
+        _, emb = self._sequence_items()
+        return np.asarray(self.sequence.states(list(queries["recent_items"])) @ emb.T, dtype=np.float64)
 
     def _signals(self, queries: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
         """Per query row: the two-tower user embedding and the dense co-occurrence score row.
@@ -258,10 +295,19 @@ class HybridPolicy:
             )
         return self._tower_cache
 
-    def pair_scores(self, pairs: pd.DataFrame, embeddings: np.ndarray, cooc: np.ndarray) -> pd.DataFrame:
-        """Add ``tower_score`` (user · item embedding) and ``cooc_score`` to (row, item_id) pairs.
+    def pair_scores(
+        self,
+        pairs: pd.DataFrame,
+        embeddings: np.ndarray,
+        cooc: np.ndarray,
+        queries: pd.DataFrame | None = None,
+        sequence: np.ndarray | None = None,
+    ) -> pd.DataFrame:
+        """Add the policy's signals (``models.features.POLICY_SIGNALS``) to (row, item_id) pairs:
+        ``tower_score`` (user · item embedding), ``cooc_score``, ``sequence_score``, ``neighbour_rank``,
+        the item's recency signals and the shopper's ``days_since_last_event``.
 
-        These retrieval signals are the ranker's strongest inputs; items a source does not know score 0.
+        The retrieval scores are the ranker's strongest inputs; items a source does not know score 0.
         """
         rows = pairs["row"].to_numpy(dtype=np.int64)
         tower_index, tower_emb = self._tower_items()
@@ -273,7 +319,30 @@ class HybridPolicy:
         co = np.zeros(len(pairs), dtype=np.float64)
         known = c_idx >= 0
         co[known] = cooc[rows[known], c_idx[known]]
-        return pairs.assign(tower_score=tower, cooc_score=co)
+        seq = np.zeros(len(pairs), dtype=np.float64)
+        if sequence is not None:
+            s_idx = self._sequence_items()[0].get_indexer(pairs["item_id"].astype(str))
+            seen_by_model = s_idx >= 0
+            seq[seen_by_model] = sequence[rows[seen_by_model], s_idx[seen_by_model]]
+        if queries is None:  # the shoppers' queries unknown: no recent items, no last event
+            n_rows = int(rows.max()) + 1 if len(rows) else 0
+            recent: list[list[str]] = [[] for _ in range(n_rows)]
+            since = np.full(n_rows, np.nan)
+        else:
+            recent = list(queries["recent_items"])
+            since = pd.to_numeric(
+                queries.get("days_since_last_event", pd.Series(np.nan, index=queries.index)), errors="coerce"
+            ).to_numpy(dtype=np.float64)
+        columns = {
+            "tower_score": tower,
+            "cooc_score": co,
+            "sequence_score": seq,
+            "neighbour_rank": neighbour_ranks(recent, self.item_index, self._linked, rows, c_idx),
+            "days_since_last_event": since[rows] if len(rows) else np.zeros(0),
+        }
+        for name, vector in self.signals.items():
+            columns[name] = np.where(c_idx >= 0, vector[np.maximum(c_idx, 0)], 0.0)
+        return pairs.assign(**columns)
 
     def candidates(
         self, queries: pd.DataFrame, seen: Sequence[set[str]]
@@ -290,6 +359,7 @@ class HybridPolicy:
         """:meth:`candidates` of a query frame already completed by :meth:`_complete`."""
         cfg = self.config
         embeddings, cooc = self._signals(queries)
+        sequence = self._sequence_scores(queries)
         tt_items, _ = self.retriever.search(embeddings, cfg.retrieval_candidates, exclude=list(seen))
         row_col: list[int] = []
         item_col: list[str] = []
@@ -303,14 +373,20 @@ class HybridPolicy:
                     ]
                 ]
             chosen.update(dict.fromkeys(str(i) for i in self.item_ids[nz]))
+            if sequence is not None:
+                s_ids = self._sequence_items()[0]
+                best = np.argpartition(-sequence[r], min(cfg.sequence_candidates, len(s_ids)) - 1)
+                chosen.update(dict.fromkeys(str(i) for i in s_ids[best[: cfg.sequence_candidates]]))
             hot = self._trending_order[: cfg.trending_candidates + len(seen[r])]
             chosen.update(dict.fromkeys(str(i) for i in self.item_ids[hot]))
+            cold = self._cold_order[: cfg.trending_candidates + len(seen[r])]
+            chosen.update(dict.fromkeys(str(i) for i in self.item_ids[cold]))
             kept = [c for c in chosen if c not in seen[r]]
             row_col.extend([r] * len(kept))
             item_col.extend(kept)
         pairs = pd.DataFrame({"row": np.asarray(row_col, dtype=np.int64), "item_id": item_col})
         pairs["user_id"] = queries["user_id"].to_numpy()[pairs["row"].to_numpy()] if len(pairs) else []
-        return self.pair_scores(pairs, embeddings, cooc), embeddings, cooc
+        return self.pair_scores(pairs, embeddings, cooc, queries, sequence), embeddings, cooc
 
     def features(self, queries: pd.DataFrame, pairs: pd.DataFrame) -> pd.DataFrame:
         """The ranker's input for scored pairs: Feast user and item features, pair columns, scores."""
@@ -321,7 +397,7 @@ class HybridPolicy:
         user_features = queries.drop_duplicates("user_id").set_index("user_id")[
             [*USER_NUMERIC, *USER_CATEGORICAL]
         ]
-        scores = {col: pairs[col].to_numpy() for col in ("tower_score", "cooc_score")}
+        scores = {col: pairs[col].to_numpy() for col in POLICY_SIGNALS}
         return pair_feature_columns(pairs, user_features, self._item_table(), extra=scores)
 
     def _item_table(self) -> ColumnTable:
@@ -373,21 +449,33 @@ class HybridPolicy:
         chosen = [i for i, ok in zip(ids, known, strict=True) if ok]
         pairs = pd.DataFrame({"row": np.zeros(len(chosen), dtype=np.int64), "item_id": chosen})
         pairs["user_id"] = str(query["user_id"].iloc[0])
-        pairs = self.pair_scores(pairs, embeddings, cooc)
+        pairs = self.pair_scores(pairs, embeddings, cooc, query, self._sequence_scores(query))
         out[known] = np.asarray(self.ranker.score(self._feature_columns(query, pairs)), dtype=np.float64)
         return out
 
     # ------------------------------------------------------------------ persistence
 
-    def export(self, out_dir: Path, retriever_dir: str = "two_tower", ranker_dir: str = "wide_deep") -> Path:
-        """Write the policy's own state next to the retriever's and ranker's exported artifacts.
+    def export(
+        self,
+        out_dir: Path,
+        retriever_dir: str = "two_tower",
+        ranker_dir: str = "wide_deep",
+        sequence_dir: str = "sasrec",
+    ) -> Path:
+        """Write the policy's own state next to the retriever's, ranker's (and sequence model's) artifacts.
 
-        The caller exports those two (``models.two_tower.export`` / ``models.wide_deep.export``) into
-        ``out_dir / retriever_dir`` and ``out_dir / ranker_dir``; this writes the rest.
+        The caller exports those (``models.two_tower.export``, ``models.wide_deep.export``,
+        ``models.sasrec.export``) into ``out_dir / <name>_dir``; this writes the rest.
         """
         out_dir.mkdir(parents=True, exist_ok=True)
         sp.save_npz(out_dir / "cooccurrence.npz", self.cooccurrence.astype(np.float32))
-        np.savez(out_dir / "vectors.npz", trending=self.trending, popularity=self.popularity)
+        vectors: dict[str, Any] = {
+            "trending": self.trending,
+            "popularity": self.popularity,
+            "recent_popularity": self.recent_popularity,
+            **self.signals,
+        }
+        np.savez(out_dir / "vectors.npz", **vectors)
         (out_dir / "item_ids.json").write_text(json.dumps([str(i) for i in self.item_ids]))
         features = self.item_features.copy()
         features.index = features.index.astype(str)
@@ -397,6 +485,7 @@ class HybridPolicy:
             "config": asdict(self.config),
             "retriever": retriever_dir,
             "ranker": ranker_dir,
+            "sequence": sequence_dir if self.sequence is not None else None,
             "meta": self.meta,
         }
         (out_dir / "policy.json").write_text(json.dumps(manifest, indent=2, default=str))
@@ -409,8 +498,14 @@ class HybridPolicy:
         from models.wide_deep.export import WideDeepArtifact
 
         manifest = json.loads((policy_dir / "policy.json").read_text())
-        vectors = np.load(policy_dir / "vectors.npz")
+        vectors = dict(np.load(policy_dir / "vectors.npz"))
         features = pd.read_parquet(policy_dir / "item_features.parquet").set_index("item_id")
+        sequence = None
+        if manifest.get("sequence"):
+            from models.sasrec.export import SASRecArtifact
+
+            sequence = SASRecArtifact.load(policy_dir / manifest["sequence"])
+        config = {k: v for k, v in manifest["config"].items() if k in PolicyConfig.__dataclass_fields__}
         return cls(
             retriever=TwoTowerArtifact.load(policy_dir / manifest["retriever"]),
             ranker=WideDeepArtifact.load(policy_dir / manifest["ranker"]),
@@ -419,8 +514,11 @@ class HybridPolicy:
             trending=vectors["trending"],
             popularity=vectors["popularity"],
             item_features=features,
-            config=PolicyConfig(**manifest["config"]),
+            config=PolicyConfig(**config),
             meta=manifest.get("meta", {}),
+            recent_popularity=vectors.get("recent_popularity"),  # absent in policies exported before #11
+            signals={name: vectors[name] for name in ITEM_SIGNALS if name in vectors},
+            sequence=sequence,
         )
 
 
@@ -449,34 +547,3 @@ def _history(retriever: Retriever) -> int:
         getattr(retriever, "config", None), "history", None
     )
     return int(value) if value else 10
-
-
-class PolicyRecommender:
-    """The policy behind the evaluation ``Recommender`` protocol, with shoppers' contexts fixed at T.
-
-    ``seen`` overrides the contexts' excluded items (evaluation excludes everything touched before the
-    cutoff, unbounded, by its own protocol); without it each shopper's ``seen`` ∪ ``purchased`` is left
-    out, as in ``recommend-batch`` and serving.
-    """
-
-    def __init__(self, policy: HybridPolicy, contexts: Contexts, seen: Mapping[str, set[str]] | None = None):
-        self.policy = policy
-        self.contexts = contexts
-        self.seen = seen
-        self.sources: dict[str, str] = {}
-
-    def fit(self, train: pd.DataFrame, catalog: pd.DataFrame | None = None) -> Self:
-        return self  # the parts are fitted separately; see models.training
-
-    def recommend(self, user_ids: Sequence[str], k: int, exclude_seen: bool = True) -> dict[str, list[str]]:
-        users = [str(u) for u in user_ids]
-        queries = self.contexts.queries(users)
-        if not exclude_seen:
-            excluded: list[set[str]] = [set() for _ in users]
-        elif self.seen is not None:
-            excluded = [self.seen.get(u, set()) for u in users]
-        else:
-            excluded = queries.excluded
-        recs = self.policy.recommend(queries.frame, k, excluded)
-        self.sources.update({u: r.source for u, r in zip(users, recs, strict=True)})
-        return {u: r.items for u, r in zip(users, recs, strict=True)}

@@ -143,12 +143,12 @@ def serve_hybrid(
 
 def serve_popularity(alias: str, events: pd.DataFrame | None, catalog: pd.DataFrame | None) -> ServedPolicy:
     """The fallback: item popularity (event-weighted counts) over the lake, items from its catalog."""
-    from aisle.core.schemas import EVENT_WEIGHTS
+    from models.data import event_weights
 
     ids: list[str] = []
     scores = np.zeros(0)
     if events is not None and len(events):
-        weights = events["event_type"].map(EVENT_WEIGHTS).fillna(0.0)
+        weights = pd.Series(event_weights(events), index=events.index)  # ratings count by their stars
         counts = weights.groupby(events["item_id"].astype(str)).sum()
         ids, scores = counts.index.tolist(), counts.to_numpy(dtype=np.float64)
     features = None

@@ -16,9 +16,14 @@ from aisle.core.console import counting_progress, emit_summary, err_console, pri
 from aisle.core.settings import get_settings
 
 MODELS_HELP = (
-    "Comma-separated models: popularity, trending, cooccurrence, item_knn, als, two_tower, wide_deep "
-    "(default: all; the registered hybrid needs two_tower and wide_deep)."
+    "Comma-separated models: popularity, recent_popularity, trending, cooccurrence, item_knn, "
+    "item_knn_decay, session_knn, als, two_tower, wide_deep, sasrec (default: all; the registered hybrid "
+    "needs two_tower and wide_deep, and uses sasrec when it is trained)."
 )
+TEST_FRACTION_HELP = "Share of the events, at the end, that form the test period (default 0.1)."
+TEST_START_HELP = "Test period from this date or time on (wins over --holdout-days and --test-fraction)."
+HOLDOUT_HELP = "Days at the end held out for evaluation (wins over --test-fraction)."
+VALIDATION_HELP = "Share of the training events, at their end, that tuning and the ranker's labels use."
 
 
 def _params(models: str | None, **values: Any) -> Any:
@@ -42,12 +47,14 @@ def register(app: typer.Typer, handles_errors: Callable[[Any], Any]) -> None:
         epochs: Annotated[int | None, typer.Option(help="Epochs for two-tower and Wide & Deep.")] = None,
         embedding_dim: Annotated[int | None, typer.Option(help="Two-tower embedding size.")] = None,
         learning_rate: Annotated[float | None, typer.Option(help="Two-tower learning rate.")] = None,
-        holdout_days: Annotated[
-            int | None, typer.Option(help="Days at the end held out for evaluation.")
-        ] = None,
+        holdout_days: Annotated[int | None, typer.Option(help=HOLDOUT_HELP)] = None,
+        test_fraction: Annotated[float | None, typer.Option(help=TEST_FRACTION_HELP)] = None,
+        test_start: Annotated[str | None, typer.Option(help=TEST_START_HELP)] = None,
+        validation_fraction: Annotated[float | None, typer.Option(help=VALIDATION_HELP)] = None,
         seed: Annotated[int | None, typer.Option(help="Seed for sampling and model init.")] = None,
     ) -> None:
-        """Train, evaluate on a temporal holdout, gate against champion and popularity, refit and register."""
+        """Train, evaluate on a strict time split, gate against the champion and the strongest simple
+        baseline, refit on all data and register."""
         from aisle.app.jobs import models as jobs
 
         params = _params(
@@ -56,6 +63,9 @@ def register(app: typer.Typer, handles_errors: Callable[[Any], Any]) -> None:
             embedding_dim=embedding_dim,
             learning_rate=learning_rate,
             holdout_days=holdout_days,
+            test_fraction=test_fraction,
+            test_start=test_start,
+            validation_fraction=validation_fraction,
             seed=seed,
         )
         started = time.perf_counter()
@@ -68,15 +78,29 @@ def register(app: typer.Typer, handles_errors: Callable[[Any], Any]) -> None:
     def evaluate_cmd(
         models: Annotated[str | None, typer.Option(help=MODELS_HELP)] = None,
         epochs: Annotated[int | None, typer.Option(help="Epochs for two-tower and Wide & Deep.")] = None,
-        holdout_days: Annotated[
-            int | None, typer.Option(help="Days at the end held out for evaluation.")
+        holdout_days: Annotated[int | None, typer.Option(help=HOLDOUT_HELP)] = None,
+        test_fraction: Annotated[float | None, typer.Option(help=TEST_FRACTION_HELP)] = None,
+        test_start: Annotated[str | None, typer.Option(help=TEST_START_HELP)] = None,
+        validation_fraction: Annotated[float | None, typer.Option(help=VALIDATION_HELP)] = None,
+        backtest: Annotated[
+            int | None, typer.Option(help="Repeat at this many cut-offs rolling back in time.")
         ] = None,
         seed: Annotated[int | None, typer.Option(help="Seed for sampling and model init.")] = None,
     ) -> None:
-        """Fit on all but the last days and compare every model on them; registers nothing."""
+        """Fit on the past and compare every model, baselines and the policy, on the future (a strict time
+        split, or a backtest over several cut-offs); registers nothing."""
         from aisle.app.jobs import models as jobs
 
-        params = _params(models, epochs=epochs, holdout_days=holdout_days, seed=seed)
+        params = _params(
+            models,
+            epochs=epochs,
+            holdout_days=holdout_days,
+            test_fraction=test_fraction,
+            test_start=test_start,
+            validation_fraction=validation_fraction,
+            backtest=backtest,
+            seed=seed,
+        )
         started = time.perf_counter()
         with staged_progress("evaluate", jobs.train_stages(params, register_model=False)) as step:
             summary = jobs.evaluate(get_settings(), params, progress=step)

@@ -5,9 +5,14 @@ Timestamps are UTC with microsecond precision so Spark, DuckDB and Feast agree o
 
 from __future__ import annotations
 
-from typing import Final
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Final
 
 import pyarrow as pa
+
+if TYPE_CHECKING:  # numpy and pandas are imported where grades are computed, not at CLI start-up
+    import numpy as np
+    import pandas as pd
 
 SCHEMA_VERSION: Final = 1
 
@@ -38,7 +43,8 @@ EVENT_SCHEMA: Final = pa.schema(
         pa.field("request_id", pa.string()),
     ]
 )
-#: Event weights used for affinity, popularity and trending (implicit feedback strength).
+#: Event weights used for affinity, popularity and trending (implicit feedback strength). A rating's
+#: weight depends on its stars: see ``RatingScale``.
 EVENT_WEIGHTS: Final = {
     "view": 1.0,
     "click": 1.0,
@@ -46,12 +52,72 @@ EVENT_WEIGHTS: Final = {
     "add_to_cart": 3.0,
     "remove_from_cart": 0.0,
     "purchase": 5.0,
-    "rating": 0.0,
 }
 
 #: Graded relevance of an interaction (the strongest per user and item counts): the label of ranker
-#: training sets and the gain of held-out items in evaluation. Other event types are not positives.
+#: training sets and the gain of held-out items in evaluation. Other event types are not positives,
+#: except ``rating``, graded by its stars (``RatingScale``).
 LABEL_GRADES: Final = {"purchase": 3, "add_to_cart": 2, "wishlist": 2, "view": 1, "click": 1}
+RATING: Final = "rating"
+#: Event types that say "this shopper engaged with this item": the graded ones and ratings.
+INTERACTION_TYPES: Final = (*LABEL_GRADES, RATING)
+
+
+@dataclass(frozen=True)
+class RatingScale:
+    """How a ``rating`` event (stars in ``value``, 1–5) counts as an interaction.
+
+    The default: 4–5 stars are a strong interaction, graded and weighted like a purchase (grade 3,
+    weight 5); 1–3 stars a weak one, like a view (grade 1, weight 1): a shopper who rated a film
+    watched it, even when they did not like it. A rating without stars counts as weak.
+    ``AISLE_RATING_STRONG_MIN`` moves the threshold (``Settings.rating_scale``).
+    """
+
+    strong_min: float = 4.0
+    strong_grade: int = 3
+    strong_weight: float = 5.0
+    weak_grade: int = 1
+    weak_weight: float = 1.0
+
+
+DEFAULT_RATINGS: Final = RatingScale()
+
+
+def interaction_grades(
+    event_type: pd.Series, value: pd.Series | None = None, ratings: RatingScale = DEFAULT_RATINGS
+) -> np.ndarray:
+    """Grade of each event as a float array; NaN where the event is not an interaction."""
+    import numpy as np
+
+    grades = event_type.map(LABEL_GRADES).to_numpy(dtype=np.float64, na_value=np.nan)
+    rated = (event_type == RATING).to_numpy()
+    if rated.any():
+        strong = _strong(value, ratings)[rated] if value is not None else np.zeros(int(rated.sum()), bool)
+        grades[rated] = np.where(strong, ratings.strong_grade, ratings.weak_grade)
+    return grades
+
+
+def interaction_weights(
+    event_type: pd.Series, value: pd.Series | None = None, ratings: RatingScale = DEFAULT_RATINGS
+) -> np.ndarray:
+    """Implicit-feedback weight of each event (``EVENT_WEIGHTS``; ratings by their stars); 0 if none."""
+    import numpy as np
+
+    weights = event_type.map(EVENT_WEIGHTS).to_numpy(dtype=np.float64, na_value=0.0)
+    rated = (event_type == RATING).to_numpy()
+    if rated.any():
+        strong = _strong(value, ratings)[rated] if value is not None else np.zeros(int(rated.sum()), bool)
+        weights[rated] = np.where(strong, ratings.strong_weight, ratings.weak_weight)
+    return weights
+
+
+def _strong(value: pd.Series, ratings: RatingScale) -> np.ndarray:
+    import numpy as np
+    import pandas as pd
+
+    stars = pd.to_numeric(value, errors="coerce").to_numpy(dtype=np.float64, na_value=np.nan)
+    return np.nan_to_num(stars, nan=-np.inf) >= ratings.strong_min
+
 
 EVENT_REQUIRED: Final = ("event_id", "event_type", "user_id", "item_id", "ts")
 EVENT_COLUMNS: Final = tuple(EVENT_SCHEMA.names)

@@ -18,6 +18,7 @@ from pydantic import Field, SecretStr, ValidationError, field_validator, model_v
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from aisle.core.errors import BadInput
+from aisle.core.schemas import RatingScale
 
 ENV_PREFIX = "AISLE_"
 
@@ -184,6 +185,9 @@ class Settings(BaseSettings):
     gx_results_keep: int = Field(
         100, ge=1, description="Validation results kept for the Data Docs site (oldest deleted first)."
     )
+    rating_strong_min: float = Field(
+        4.0, ge=1.0, le=5.0, description="Stars at or above which a rating is a strong interaction."
+    )
     micro_batch_max_events: int = Field(20000, gt=0, description="Stream micro-batch size cap.")
     arrow_gate_max_rows: int = Field(
         10_000,
@@ -328,6 +332,11 @@ class Settings(BaseSettings):
                 names = ", ".join(ENV_PREFIX + n.upper() for n in missing)
                 raise ValueError(f"profile 'stack' needs explicit service URLs; set {names}")
         return self
+
+    @property
+    def rating_scale(self) -> RatingScale:
+        """How ratings count as interactions (``aisle.core.schemas.RatingScale``) under these settings."""
+        return RatingScale(strong_min=self.rating_strong_min)
 
     @property
     def paths(self) -> Paths:

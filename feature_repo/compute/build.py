@@ -71,7 +71,7 @@ def build_features(
         raise BadInput("the event lake is empty; run `aisle ingest` first")
     first_day, last_day = _day(stats["first"]), _day(stats["last"])
     catalog = read_catalog(spark, settings.paths.lake).cache()
-    everything = enrich(lake.select(*_EVENT_COLUMNS), catalog)
+    everything = enrich(lake.select(*_EVENT_COLUMNS), catalog, settings.rating_scale)
 
     prior = None
     window = everything
@@ -79,7 +79,7 @@ def build_features(
         window_start = since - timedelta(days=LONGEST)
         start = F.lit(datetime.combine(window_start, datetime.min.time(), tzinfo=UTC))
         recent = lake.where((F.col("event_date") >= F.lit(window_start)) & (F.col("ts") >= start))
-        window = enrich(recent.select(*_EVENT_COLUMNS), catalog)
+        window = enrich(recent.select(*_EVENT_COLUMNS), catalog, settings.rating_scale)
         older = lake.where((F.col("event_date") < F.lit(window_start)) & (F.col("ts") < start))
         prior = last_purchases(older)
     cached: list[DataFrame] = [catalog]

@@ -14,7 +14,7 @@ from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
-from aisle.core.schemas import EVENT_WEIGHTS
+from aisle.core.schemas import DEFAULT_RATINGS, EVENT_WEIGHTS, RATING, RatingScale
 
 DAY_US: Final = 86_400_000_000
 
@@ -40,12 +40,14 @@ def age_days(later: Column, earlier: Column) -> Column:
     return (F.unix_micros(later) - F.unix_micros(earlier)) / F.lit(float(DAY_US))
 
 
-def event_weight(event_type: str = "event_type") -> Column:
-    """EVENT_WEIGHTS as a CASE expression (unknown types weigh 0)."""
-    col = F.col(event_type)
-    items = list(EVENT_WEIGHTS.items())
-    expr = F.when(col == items[0][0], F.lit(items[0][1]))
-    for name, weight in items[1:]:
+def event_weight(ratings: RatingScale = DEFAULT_RATINGS) -> Column:
+    """``aisle.core.schemas.interaction_weights`` as a CASE expression over ``event_type`` and ``value``:
+    EVENT_WEIGHTS, a rating by its stars, unknown types 0."""
+    col = F.col("event_type")
+    stars = F.col("value").cast("double")
+    strong = F.coalesce(stars >= F.lit(ratings.strong_min), F.lit(False))
+    expr = F.when(col == RATING, F.when(strong, F.lit(ratings.strong_weight)).otherwise(ratings.weak_weight))
+    for name, weight in EVENT_WEIGHTS.items():
         expr = expr.when(col == name, F.lit(weight))
     return expr.otherwise(F.lit(0.0))
 
@@ -98,7 +100,7 @@ def usable(events: DataFrame) -> DataFrame:
 ENRICHED: Final = ("user_id", "item_id", "event_type", "ts", "session_id", "value", "day", "weight")
 
 
-def enrich(events: DataFrame, catalog: DataFrame) -> DataFrame:
+def enrich(events: DataFrame, catalog: DataFrame, ratings: RatingScale = DEFAULT_RATINGS) -> DataFrame:
     """Usable events with ``day``, ``weight`` and the item's ``top_category`` and ``brand`` (null: not in
     the catalog): the input of every job, computed (and cached by the build) once."""
     attrs = catalog_attributes(catalog).select("item_id", "top_category", "brand")
@@ -106,7 +108,7 @@ def enrich(events: DataFrame, catalog: DataFrame) -> DataFrame:
         usable(events)
         .select("user_id", "item_id", "event_type", "ts", "session_id", "value")
         .withColumn("day", day_of("ts"))
-        .withColumn("weight", event_weight())
+        .withColumn("weight", event_weight(ratings))
         .join(attrs, "item_id", "left")
     )
 

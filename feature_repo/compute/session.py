@@ -9,12 +9,13 @@ as nanoseconds without a time zone.
 from __future__ import annotations
 
 import shutil
+import sys
 from pathlib import Path
 
 from pyspark.sql import SparkSession
 
 from aisle.core.errors import AisleError
-from aisle.core.settings import Settings
+from aisle.core.settings import Settings, export_env
 
 #: Runtime SQL settings, applied to a reused session too (they are per session, not per JVM).
 SQL_CONF: dict[str, str] = {
@@ -77,6 +78,9 @@ def spark_session(settings: Settings) -> SparkSession:
     if active is not None:
         return _configure(active, active.sparkContext.master or "")
 
+    # Python workers run the driver's interpreter (the virtualenv's), not whatever `python3` is on PATH:
+    # where the two differ, workers would miss pyarrow/pandas or import other versions of them.
+    export_env({"PYSPARK_PYTHON": sys.executable, "PYSPARK_DRIVER_PYTHON": sys.executable})
     spark_dir = settings.paths.home / "spark"
     (spark_dir / "local").mkdir(parents=True, exist_ok=True)
     java_opts = f"-Dlog4j2.configurationFile=file:{_log4j_file(spark_dir)} -Duser.timezone=UTC"
@@ -86,6 +90,8 @@ def spark_session(settings: Settings) -> SparkSession:
         .config("spark.driver.memory", settings.spark_driver_memory)
         .config("spark.driver.extraJavaOptions", java_opts)
         .config("spark.executor.extraJavaOptions", "-Duser.timezone=UTC")
+        .config("spark.pyspark.python", sys.executable)
+        .config("spark.pyspark.driver.python", sys.executable)
         .config("spark.ui.enabled", "false")
         .config("spark.ui.showConsoleProgress", "false")
         .config("spark.local.dir", str(spark_dir / "local"))

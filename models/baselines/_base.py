@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-from aisle.core.schemas import EVENT_WEIGHTS
+from models.data import event_weights
 
 #: Popularity's weight when it only breaks ties under an item-to-item score.
 FALLBACK_SCALE = 1e-6
@@ -22,9 +22,12 @@ FALLBACK_SCALE = 1e-6
 BATCH_USERS = 1024
 
 
-def event_weights(events: pd.DataFrame) -> np.ndarray:
-    """Interaction strength per event (purchase > cart > wishlist > view); unknown types weigh nothing."""
-    return events["event_type"].map(EVENT_WEIGHTS).fillna(0.0).to_numpy(dtype=np.float64)
+def ages_in_days(events: pd.DataFrame, now: pd.Timestamp | None = None) -> np.ndarray:
+    """Each event's age in days at ``now`` (default: the newest event, the honest "now" of a training
+    cut; the wall clock would make a model depend on when it was fitted); never negative."""
+    ts = pd.to_datetime(events["ts"], utc=True)
+    cut = pd.Timestamp(now) if now is not None else ts.max()
+    return ((cut - ts).dt.total_seconds() / 86_400.0).clip(lower=0.0).to_numpy()
 
 
 class ScoringRecommender(ABC):

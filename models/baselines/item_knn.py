@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-from models.baselines._base import ScoringRecommender
+from models.baselines._base import ScoringRecommender, ages_in_days
 
 
 def _keep_top_per_row(matrix: sp.csr_matrix, k: int) -> sp.csr_matrix:
@@ -52,3 +52,26 @@ class ItemKNNRecommender(ScoringRecommender):
 
     def _score(self, user_rows: np.ndarray) -> np.ndarray:
         return self._item_to_item_scores(user_rows, self.profile_, self.similarity_)
+
+
+class DecayedItemKNNRecommender(ItemKNNRecommender):
+    """Item-kNN where time counts: every interaction's weight decays with its age at the cutoff
+    (0.5^(age / ``half_life_days``)), in the similarities and in the shopper's profile alike, so items
+    engaged with together lately, and the shopper's latest items, weigh most. The half-life is tuned on
+    the validation period (``models.tuning``)."""
+
+    def __init__(self, neighbours: int = 100, half_life_days: float = 30.0, now: pd.Timestamp | None = None):
+        super().__init__(neighbours)
+        if half_life_days <= 0:
+            raise ValueError(f"half_life_days must be positive (got {half_life_days})")
+        self.half_life_days = float(half_life_days)
+        self.now = now
+
+    def _fit(self, train: pd.DataFrame, rows: np.ndarray, cols: np.ndarray, weights: np.ndarray) -> None:
+        decay = np.power(0.5, ages_in_days(train, self.now) / self.half_life_days)
+        shape = self.interactions_.shape
+        self.interactions_ = sp.csr_matrix((weights * decay, (rows, cols)), shape=shape)
+        self.interactions_.sum_duplicates()
+        super()._fit(train, rows, cols, weights)
+        self.profile_ = sp.csr_matrix((decay, (rows, cols)), shape=shape)
+        self.profile_.sum_duplicates()

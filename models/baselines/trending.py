@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 
 from feature_repo.tables import TRENDING_HALF_LIFE_DAYS
-from models.baselines._base import ScoringRecommender
+from models.baselines._base import ScoringRecommender, ages_in_days
 
 
 class TrendingRecommender(ScoringRecommender):
@@ -23,10 +23,7 @@ class TrendingRecommender(ScoringRecommender):
         self.now = now
 
     def _fit(self, train: pd.DataFrame, rows: np.ndarray, cols: np.ndarray, weights: np.ndarray) -> None:
-        ts = pd.to_datetime(train["ts"], utc=True)
-        now = pd.Timestamp(self.now) if self.now is not None else ts.max()
-        age_days = ((now - ts).dt.total_seconds() / 86_400.0).clip(lower=0.0).to_numpy()
-        decayed = weights * np.power(0.5, age_days / self.half_life_days)
+        decayed = weights * np.power(0.5, ages_in_days(train, self.now) / self.half_life_days)
         self.trending_ = np.bincount(cols, weights=decayed, minlength=len(self.item_ids_))
 
     def _score(self, user_rows: np.ndarray) -> np.ndarray:

@@ -83,6 +83,16 @@ class RunLayout:
         return self.data / "ranker.json"
 
     @property
+    def tuning(self) -> Path:
+        """What ``models.tuning.tune`` decided on the validation period."""
+        return self.data / "tuning.json"
+
+    @property
+    def item_signals(self) -> Path:
+        """The policy's item recency signals (``models.policy_signals``) as of the training data's end."""
+        return self.data / "item_signals.parquet"
+
+    @property
     def user_features(self) -> Path:
         return self.data / "user_features.parquet"
 

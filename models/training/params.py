@@ -7,17 +7,25 @@ Airflow parses the `train_models` DAG file often; its trigger form takes these d
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
 from aisle.core.errors import BadInput
 from models.training.table import MODELS
 
-LEARNED: Final = tuple(name for name, e in MODELS.items() if e.kind != "baseline")
+if TYPE_CHECKING:
+    from models.splits import SplitSpec
+
+#: The learned parts the hybrid policy needs (retrieval and ranking); a sequence model is optional.
+LEARNED: Final = tuple(name for name, e in MODELS.items() if e.kind in ("retriever", "ranker"))
+SEQUENCE: Final = tuple(name for name, e in MODELS.items() if e.kind == "sequence")
 BASELINES: Final = tuple(name for name, e in MODELS.items() if e.kind == "baseline")
 ALL_MODELS: Final = tuple(MODELS)
 HYBRID: Final = "hybrid"
 #: Always fitted when the policy is trained: its own candidate sources and fallbacks.
-POLICY_PARTS: Final = ("popularity", "trending", "cooccurrence")
+POLICY_PARTS: Final = ("popularity", "recent_popularity", "trending", "cooccurrence")
+#: The strongest simple baselines (DESIGN §8): fitted whenever the policy is, because the gate compares
+#: the policy with the best of them on the test users.
+SIMPLE_BASELINES: Final = ("popularity", "recent_popularity", "trending", "item_knn_decay", "session_knn")
 
 
 @dataclass(frozen=True)
@@ -27,8 +35,21 @@ class TrainParams:
     embedding_dim: int = 32
     learning_rate: float = 0.05
     ranker_learning_rate: float = 1e-3
-    holdout_days: int = 7
-    label_days: int = 14
+    #: The test period (``models.splits.SplitSpec``): a date wins over a number of days, which wins over
+    #: the default, the last ``test_fraction`` of the events.
+    test_fraction: float = 0.1
+    holdout_days: int | None = None
+    test_start: str | None = None
+    #: The validation period: this share of the training events, at their end. Tuning, the cold-start
+    #: choice and the ranker's labels use it (``label_days`` replaces it for the ranker's labels).
+    validation_fraction: float = 0.1
+    label_days: int | None = None
+    #: End of the test period (exclusive; default: the end of the data). Backtest folds set it.
+    test_end: str | None = None
+    #: Cut-offs of a backtest (``aisle evaluate --backtest N``); 1 = the one test period.
+    backtest: int = 1
+    #: Optuna trials per tuned model on the validation period.
+    tuning_trials: int = 12
     negatives: int = 4
     k: int = 10
     seed: int = 0
@@ -47,11 +68,29 @@ class TrainParams:
             raise BadInput(f"unknown model(s) {', '.join(unknown)}; choose from {', '.join(ALL_MODELS)}")
         if not self.models:
             raise BadInput("--models needs at least one model")
-        for name in ("epochs", "embedding_dim", "holdout_days", "label_days", "k", "als_iterations"):
+        for name in ("epochs", "embedding_dim", "k", "als_iterations", "backtest", "tuning_trials"):
             if getattr(self, name) < 1:
                 raise BadInput(f"{name} must be at least 1 (got {getattr(self, name)})")
+        for name in ("holdout_days", "label_days"):
+            value = getattr(self, name)
+            if value is not None and value < 1:
+                raise BadInput(f"{name} must be at least 1 (got {value})")
+        self.spec  # noqa: B018  # validates the split settings
         if not 0 < self.learning_rate < 10 or not 0 < self.ranker_learning_rate < 10:
             raise BadInput("learning rates must be in (0, 10)")
+
+    @property
+    def spec(self) -> SplitSpec:
+        """Where the run cuts time (test and validation periods)."""
+        from models.splits import SplitSpec
+
+        return SplitSpec(
+            test_fraction=self.test_fraction,
+            holdout_days=self.holdout_days,
+            test_start=self.test_start,
+            test_end=self.test_end,
+            validation_fraction=self.validation_fraction,
+        )
 
     @property
     def hybrid(self) -> bool:
@@ -60,7 +99,7 @@ class TrainParams:
 
     def fitted(self) -> tuple[str, ...]:
         """Models this run fits: those asked for plus the policy's parts when the hybrid is on."""
-        extra = POLICY_PARTS if self.hybrid else ()
+        extra = (*POLICY_PARTS, *SIMPLE_BASELINES) if self.hybrid else ()
         return tuple(dict.fromkeys((*self.models, *extra)))
 
     @classmethod

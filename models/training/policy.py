@@ -16,7 +16,7 @@ import pandas as pd
 
 from models.hybrid import HybridPolicy, PolicyConfig
 from models.training.layout import RunLayout
-from models.training.params import POLICY_PARTS, TrainParams
+from models.training.params import POLICY_PARTS, SEQUENCE, TrainParams
 from models.training.table import FitInputs, entry, load
 
 
@@ -29,43 +29,87 @@ def assemble(
     retriever: Any,
     ranker: Any,
     item_features: pd.DataFrame,
+    signals: Mapping[str, np.ndarray],
     config: PolicyConfig = PolicyConfig(),
     meta: Mapping[str, Any] | None = None,
+    sequence: Any | None = None,
 ) -> HybridPolicy:
-    """``parts``: the fitted ``POLICY_PARTS`` (popularity, trending, co-occurrence) by name; their score
-    vectors are aligned on the co-occurrence model's item ids."""
-    cooc, trending, popularity = parts["cooccurrence"], parts["trending"], parts["popularity"]
+    """``parts``: the fitted ``POLICY_PARTS`` (popularity, recent popularity, trending, co-occurrence) by
+    name; their score vectors are aligned on the co-occurrence model's item ids, and so must
+    ``signals`` be (``models.policy_signals.item_signals`` over the same item ids)."""
+    cooc = parts["cooccurrence"]
+    ids = cooc.item_ids_
+
+    def vector(name: str, attribute: str) -> np.ndarray:
+        return _aligned(getattr(parts[name], attribute), parts[name].item_ids_, ids)
+
     return HybridPolicy(
         retriever=retriever,
         ranker=ranker,
-        item_ids=cooc.item_ids_,
+        item_ids=ids,
         cooccurrence=cooc.cooccurrence_,
-        trending=_aligned(trending.trending_, trending.item_ids_, cooc.item_ids_),
-        popularity=_aligned(popularity.popularity_, popularity.item_ids_, cooc.item_ids_),
+        trending=vector("trending", "trending_"),
+        popularity=vector("popularity", "popularity_"),
+        recent_popularity=vector("recent_popularity", "recent_popularity_"),
+        signals=signals,
+        sequence=sequence,
         item_features=item_features,
         config=config,
         meta=meta,
     )
 
 
-def stage1_policy(events: pd.DataFrame, catalog: pd.DataFrame | None, params: TrainParams) -> HybridPolicy:
-    """Retrieval fitted on ``events`` only: a candidate generator (no ranker) for the label window."""
-    inputs = FitInputs(settings=None, params=params, events=events, catalog=catalog)
+def stage1_policy(
+    events: pd.DataFrame,
+    catalog: pd.DataFrame | None,
+    params: TrainParams,
+    tuned: Mapping[str, Any] | None = None,
+) -> HybridPolicy:
+    """Retrieval fitted on ``events`` only: a candidate generator (no ranker) for the label window, with
+    the parameters tuned on the validation period and the sequence model when the run trains one."""
+    from models.policy_signals import item_signals
+
+    inputs = FitInputs(settings=None, params=params, events=events, catalog=catalog, tuned=tuned or {})
     parts = {name: entry(name).fit(inputs) for name in POLICY_PARTS}
     tower = entry("two_tower").fit(inputs)
-    return assemble(parts, tower, None, pd.DataFrame(index=pd.Index([], name="item_id")))
+    sequence = entry(SEQUENCE[0]).fit(inputs) if set(SEQUENCE) & set(params.models) else None
+    signals = item_signals(events, parts["cooccurrence"].item_ids_)
+    empty = pd.DataFrame(index=pd.Index([], name="item_id"))
+    return assemble(parts, tower, None, empty, signals, _config(tuned), sequence=sequence)
+
+
+def _config(tuned: Mapping[str, Any] | None) -> PolicyConfig:
+    source = ((tuned or {}).get("cold_start") or {}).get("source")
+    return PolicyConfig(cold_start=source) if source else PolicyConfig()
+
+
+def write_signals(events: pd.DataFrame, layout: RunLayout, item_ids: np.ndarray) -> None:
+    """The item recency signals as of the end of ``events``, where ``load_policy`` reads them."""
+    from models.policy_signals import item_signals
+
+    frame = pd.DataFrame(item_signals(events, item_ids))
+    frame.insert(0, "item_id", np.asarray(item_ids, dtype=object).astype(str))
+    frame.to_parquet(layout.item_signals, index=False)
 
 
 def load_policy(layout: RunLayout, meta: Mapping[str, Any] | None = None) -> HybridPolicy:
     """The policy from a run's fitted parts (artifacts, as serving would load them)."""
     parts = {name: load(name, layout.model_dir(name)) for name in POLICY_PARTS}
     features = pd.read_parquet(layout.item_features).set_index("item_id")
-    ranker_info = json.loads(layout.ranker_info.read_text())
+    tuned = json.loads(layout.tuning.read_text()) if layout.tuning.exists() else {}
+    sequence = None
+    if SEQUENCE and layout.model_dir(SEQUENCE[0]).exists():
+        sequence = load(SEQUENCE[0], layout.model_dir(SEQUENCE[0]))
+    ids = parts["cooccurrence"].item_ids_
+    stored = pd.read_parquet(layout.item_signals).set_index("item_id").reindex(np.asarray(ids).astype(str))
+    signals = {name: stored[name].fillna(0.0).to_numpy() for name in stored.columns}
     return assemble(
         parts,
         retriever=load("two_tower", layout.model_dir("two_tower")),
         ranker=load("wide_deep", layout.model_dir("wide_deep")),
         item_features=features,
-        config=PolicyConfig(cold_start=ranker_info["cold_start"]),
+        signals=signals,
+        config=_config(tuned),
         meta=meta,
+        sequence=sequence,
     )

@@ -1,14 +1,17 @@
-"""The ranker's training data, built the way the policy will use the ranker, and the cold-start choice.
+"""The ranker's training data, built the way the policy will use the ranker.
 
-Stage-1 retrieval (two-tower, co-occurrence, trending) is fitted on everything before a label window
-and asked for candidates as of the window's start; each candidate is labelled with what the shopper then
-did with it. Both this and the cold-start choice are decided on training data only, never the test days.
+Stage-1 retrieval (two-tower, co-occurrence, the sequence model, the recency lists) is fitted on
+everything before a label window and asked for candidates as of the window's start; each candidate is
+labelled with what the shopper then did with it. The label window is the validation period (the last
+``validation_fraction`` of the training events, ``models.splits.validation``) unless ``label_days`` is
+set, so it too never reads the test period.
 """
 
 from __future__ import annotations
 
 import json
 import time
+from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
@@ -17,6 +20,8 @@ import pandas as pd
 from aisle.core.errors import BadInput
 from aisle.core.settings import Settings
 from models.evaluation import Split
+from models.features import POLICY_SIGNALS
+from models.splits import fraction_cut
 from models.training.layout import RunLayout
 from models.training.params import TrainParams
 from models.training.policy import stage1_policy
@@ -28,6 +33,7 @@ def ranker_set(
     catalog: pd.DataFrame | None,
     params: TrainParams,
     layout: RunLayout,
+    tuned: Mapping[str, Any],
 ) -> tuple[dict[str, Any], pd.DataFrame]:
     """The ranker's training set, built the way the policy will use the ranker.
 
@@ -41,19 +47,23 @@ def ranker_set(
     from models.features import feature_coverage, ranker_training_set
 
     started = time.perf_counter()
-    window_start = events["ts"].max() - pd.Timedelta(days=params.label_days)
+    if params.label_days is not None:
+        window_start = events["ts"].max() - pd.Timedelta(days=params.label_days)
+        described = f"{params.label_days}-day label window"
+    else:
+        window_start = fraction_cut(events, params.validation_fraction)
+        described = f"label window (the last {params.validation_fraction:.0%} of the training events)"
     before = events.loc[events["ts"] < window_start]
     window = events.loc[events["ts"] >= window_start]
     if before.empty or window.empty:
-        raise BadInput(
-            f"the ranker needs events both before and within its {params.label_days}-day label window; "
-            "ingest more history or lower label_days"
-        )
-    stage1 = stage1_policy(before, catalog, params)
-    cold_start, cold_ndcg = choose_cold_start(stage1, before, window, params.k)
+        raise BadInput(f"the ranker needs events both before and within its {described}; ingest more history")
+    stage1 = stage1_policy(before, catalog, params, tuned)
     labels = window_labels(stage1, before, window, params)
     if labels.empty or labels["label"].nunique() < 2:
-        raise BadInput("too few interactions in the label window to train the ranker; raise label_days")
+        raise BadInput(
+            f"too few interactions in the ranker's {described} to train it; ingest more history or "
+            "raise --validation-fraction"
+        )
     frame = ranker_training_set(settings, labels)
     coverage = feature_coverage(frame)
     if coverage < 0.05:
@@ -68,44 +78,19 @@ def ranker_set(
         "negatives": int((frame["label"] == 0).sum()),
         "label_window_start": window_start.isoformat(),
         "feature_coverage": round(coverage, 4),
-        "cold_start": cold_start,
-        "cold_start_ndcg": cold_ndcg,
+        "cold_start": stage1.config.cold_start,
         "seconds": round(time.perf_counter() - started, 3),
     }
     layout.ranker_info.write_text(json.dumps(info, indent=2))
     return info, frame
 
 
-def choose_cold_start(
-    policy: Any, before: pd.DataFrame, window: pd.DataFrame, k: int
-) -> tuple[str, dict[str, float]]:
-    """Trending or popularity for shoppers with no history: whichever ranked the label window's new
-    shoppers better (NDCG@k, stage-1 fits). Decided on training data only, so the test days stay unseen.
-    """
-    from models.evaluation import RELEVANCE_GRADES, ranking_metrics
-    from models.hybrid import COLD_SOURCES, ranked_order
-
-    grades = window["event_type"].map(RELEVANCE_GRADES)
-    fresh = window.loc[grades.notna() & ~window["user_id"].isin(before["user_id"]), ["user_id", "item_id"]]
-    relevant = (
-        fresh.assign(grade=grades)
-        .groupby("user_id")[["item_id", "grade"]]
-        .apply(lambda part: dict(zip(part["item_id"], part["grade"], strict=True)))
-    )
-    scores: dict[str, float] = {}
-    for source in COLD_SOURCES:
-        top = [str(i) for i in policy.item_ids[ranked_order(policy.item_ids, getattr(policy, source))][:k]]
-        values = [ranking_metrics(top, rel, k)["ndcg"] for rel in relevant]
-        scores[source] = round(float(np.mean(values)), 5) if values else float("nan")
-    best = max(COLD_SOURCES, key=lambda s: scores[s] if np.isfinite(scores[s]) else -1.0)
-    return best, scores
-
-
 def window_labels(
     policy: Any, before: pd.DataFrame, window: pd.DataFrame, params: TrainParams
 ) -> pd.DataFrame:
     """Stage-1 candidates as of the window's start, each labelled with the strongest thing the user
-    then did with it (purchase 3 > cart 2 > view 1 > nothing 0); all positive candidates are kept and
+    then did with it (``models.data.event_grades``: purchase 3 > cart 2 > view 1 > nothing 0, ratings by
+    their stars); all positive candidates are kept and
     ``negatives`` unlabelled candidates per positive are sampled.
 
     Labelling candidates, rather than adding the window's interactions as positives, matters: items
@@ -114,18 +99,19 @@ def window_labels(
     AUC 0.33 on such a set, i.e. inverted).
     """
     from models.context import from_lake
-    from models.evaluation import RELEVANCE_GRADES
+    from models.data import event_grades
     from models.hybrid import TOWER_COUNTERS
     from models.two_tower.data import user_queries
 
-    grades = window["event_type"].map(RELEVANCE_GRADES)
-    pos = window.loc[grades.notna(), ["user_id", "item_id"]].assign(label=grades.dropna().astype(int))
+    grades = event_grades(window)
+    graded = ~np.isnan(grades)
+    pos = window.loc[graded, ["user_id", "item_id"]].assign(label=grades[graded].astype(int))
     pos = pos.groupby(["user_id", "item_id"], as_index=False)["label"].max()
     users = sorted(pos["user_id"].unique())
     # the shoppers' contexts as of the window's start (what the policy would have known), plus the
     # tower's activity counters over the same earlier data
     asked = before.loc[before["user_id"].isin(users)]
-    queries = from_lake(asked).queries(users)
+    queries = from_lake(asked, as_of=window["ts"].min()).queries(users)
     counters = user_queries(asked, history=1).set_index("user_id")[list(TOWER_COUNTERS)]
     frame = queries.frame.join(counters, on="user_id").fillna({c: 0.0 for c in TOWER_COUNTERS})
     candidates, _, _ = policy.candidates(frame, queries.excluded)
@@ -140,9 +126,7 @@ def window_labels(
     if len(rows) > params.max_label_rows:
         rows = rows.iloc[np.sort(rng.choice(len(rows), params.max_label_rows, replace=False))]
     rows["event_timestamp"] = window["ts"].min()  # features as known when the candidates were made
-    return rows[["user_id", "item_id", "event_timestamp", "label", "tower_score", "cooc_score"]].reset_index(
-        drop=True
-    )
+    return rows[["user_id", "item_id", "event_timestamp", "label", *POLICY_SIGNALS]].reset_index(drop=True)
 
 
 def snapshot_entities(split: Split, catalog: pd.DataFrame | None) -> tuple[list[str], list[str]]:

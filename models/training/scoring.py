@@ -9,12 +9,14 @@ contract's lake adapter).
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Any, Self
 
 import numpy as np
 import pandas as pd
 
-from models.evaluation import Split, per_user_results, subsample_users, temporal_split
+from models.context import Contexts
+from models.evaluation import Split, per_user_results, split_at, subsample_users
+from models.hybrid import HybridPolicy
 from models.training.layout import RunLayout
 from models.training.params import TrainParams
 from models.training.table import load
@@ -24,11 +26,11 @@ def read_catalog(layout: RunLayout) -> pd.DataFrame | None:
     return pd.read_parquet(layout.catalog) if layout.catalog.exists() else None
 
 
-def read_split(layout: RunLayout, params: TrainParams) -> Split:
-    """The run's split, re-derived from its saved halves, scored on at most ``max_eval_users``."""
+def read_split(layout: RunLayout, params: TrainParams, cutoff: str) -> Split:
+    """The run's split, re-derived from its saved halves at its cut, scored on at most ``max_eval_users``."""
     train = pd.read_parquet(layout.train_events)
     test = pd.read_parquet(layout.test_events)
-    split = temporal_split(pd.concat([train, test], ignore_index=True), params.holdout_days)
+    split = split_at(pd.concat([train, test], ignore_index=True), pd.Timestamp(cutoff))
     return subsample_users(split, params.max_eval_users, params.seed)
 
 
@@ -65,15 +67,66 @@ class TowerRecommender:
         return dict(zip(users, items, strict=True))
 
 
+class PolicyRecommender:
+    """The policy behind the evaluation ``Recommender`` protocol, with shoppers' contexts fixed at T.
+
+    ``seen`` overrides the contexts' excluded items (evaluation excludes everything touched before the
+    cutoff, unbounded, by its own protocol); without it each shopper's ``seen`` ∪ ``purchased`` is left
+    out, as in ``recommend-batch`` and serving.
+    """
+
+    def __init__(self, policy: HybridPolicy, contexts: Contexts, seen: Mapping[str, set[str]] | None = None):
+        self.policy = policy
+        self.contexts = contexts
+        self.seen = seen
+        self.sources: dict[str, str] = {}
+
+    def fit(self, train: pd.DataFrame, catalog: pd.DataFrame | None = None) -> Self:
+        return self  # the parts are fitted separately; see models.training
+
+    def recommend(self, user_ids: Sequence[str], k: int, exclude_seen: bool = True) -> dict[str, list[str]]:
+        users = [str(u) for u in user_ids]
+        queries = self.contexts.queries(users)
+        if not exclude_seen:
+            excluded: list[set[str]] = [set() for _ in users]
+        elif self.seen is not None:
+            excluded = [self.seen.get(u, set()) for u in users]
+        else:
+            excluded = queries.excluded
+        recs = self.policy.recommend(queries.frame, k, excluded)
+        self.sources.update({u: r.source for u, r in zip(users, recs, strict=True)})
+        return {u: r.items for u, r in zip(users, recs, strict=True)}
+
+
+class SequenceScorer:
+    """An exported SASRec artifact behind the ``Recommender`` protocol, queries fixed at the cutoff."""
+
+    def __init__(self, artifact: Any, split: Split, seen: Mapping[str, set[str]]):
+        from feature_repo.user_recent import recent_interactions
+
+        self.artifact = artifact
+        self.queries = recent_interactions(split.train, artifact.max_len)
+        self.seen = seen
+
+    def fit(self, train: pd.DataFrame, catalog: pd.DataFrame | None = None) -> SequenceScorer:
+        return self
+
+    def recommend(self, user_ids: Sequence[str], k: int, exclude_seen: bool = True) -> dict[str, list[str]]:
+        from models.sasrec.train import sequence_recommend
+
+        return sequence_recommend(
+            self.artifact, self.queries, user_ids, k, self.seen if exclude_seen else None
+        )
+
+
 def policy_recommender(
     policy: Any, split: Split, seen: Mapping[str, set[str]], user_features: pd.DataFrame
 ) -> Any:
     """The policy on the test users, each with their context as of the cutoff (the lake adapter)."""
     from models.context import from_lake
-    from models.hybrid import PolicyRecommender
 
     asked = split.train.loc[split.train["user_id"].isin(split.users)]
-    return PolicyRecommender(policy, from_lake(asked, user_features=user_features), seen)
+    return PolicyRecommender(policy, from_lake(asked, as_of=split.cutoff, user_features=user_features), seen)
 
 
 def per_user_of(

@@ -4,7 +4,8 @@ Each stage reads what the previous ones wrote in the run's layout (``models.trai
 Airflow DAG runs the fits as parallel tasks and ``aisle train`` runs the same functions in one process;
 everything a stage decides is also logged to the run's MLflow parent run (through ``models.registry``).
 
-The protocol, in one place: hold out the last ``holdout_days`` of the lake; fit every model on what came
+The protocol, in one place: cut the lake in time (``models.splits``: by default the last 10% of the events
+are the test period, the last 10% of the rest the validation period); fit every model on what came
 before; score each test user over the whole catalog with training items excluded; compare in one table
 with bootstrap intervals; gate the hybrid policy against popularity and the current champion; then refit
 the policy on all data (holdout included) and register that, so serving uses the freshest behaviour
@@ -19,20 +20,22 @@ import shutil
 import time
 import uuid
 from collections.abc import Callable
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from typing import Any, Final
 
+import numpy as np
 import pandas as pd
 
 from aisle.core.errors import BadInput
 from aisle.core.settings import Settings
 from models import registry
 from models.data import load_catalog, load_events
-from models.evaluation import Split, per_user_results, summarize, temporal_split
+from models.evaluation import Split, per_user_results, summarize
 from models.gate import behavioural_checks, quality_gate
+from models.splits import holdout, validation
 from models.training.layout import RunLayout, RunState
-from models.training.params import HYBRID, LEARNED, POLICY_PARTS, TrainParams
-from models.training.policy import load_policy
+from models.training.params import HYBRID, LEARNED, POLICY_PARTS, SEQUENCE, SIMPLE_BASELINES, TrainParams
+from models.training.policy import load_policy, write_signals
 from models.training.ranker_data import feature_snapshot, ranker_set, snapshot_entities
 from models.training.scoring import (
     comparison_plot,
@@ -66,14 +69,7 @@ def prepare(settings: Settings, params: TrainParams, evaluate_only: bool = False
     started = time.perf_counter()
     events = load_events(settings)
     catalog = load_catalog(settings)
-    split = temporal_split(events, params.holdout_days)
-    if len(split.users) < params.min_test_users:
-        raise BadInput(
-            f"the last {params.holdout_days} day(s) hold only {len(split.users)} user(s) with new positive "
-            f"interactions (need {params.min_test_users}); ingest more data or change --holdout-days"
-        )
-    if split.train.empty:
-        raise BadInput(f"no events before the {params.holdout_days}-day holdout; lower --holdout-days")
+    split = holdout(events, params.spec, min_users=params.min_test_users)
     run_key = time.strftime("%Y%m%dT%H%M%S", time.gmtime()) + "-" + uuid.uuid4().hex[:6]
     layout = RunLayout.of(settings, run_key)
     layout.data.mkdir(parents=True, exist_ok=True)
@@ -86,12 +82,41 @@ def prepare(settings: Settings, params: TrainParams, evaluate_only: bool = False
     run_id = registry.log_run_start(settings, kind, run_key, asdict(params), snapshot)
     state = RunState(run_key, run_id, asdict(params), split.cutoff.isoformat())
     summary: dict[str, Any] = {"run_key": run_key, "mlflow_run_id": run_id, **snapshot}
+    summary["tuning"] = _tune(split.train, catalog, params, layout)
     if params.hybrid:
-        summary["ranker_training_set"], _ = ranker_set(settings, split.train, catalog, params, layout)
+        write_signals(split.train, layout, _policy_items(split.train, catalog))
+        summary["ranker_training_set"], _ = ranker_set(
+            settings, split.train, catalog, params, layout, summary["tuning"]
+        )
         users, items = snapshot_entities(split, catalog)
         summary["feature_snapshot"] = feature_snapshot(settings, users, items, split.cutoff, layout)
     summary["seconds"] = round(time.perf_counter() - started, 3)
     return state.record(layout, "prepare", summary)
+
+
+def _tune(events: pd.DataFrame, catalog: pd.DataFrame | None, params: TrainParams, layout: RunLayout) -> Any:
+    """Tune the tunable models on the validation period cut from ``events`` (the run's training data);
+    the decisions are written to the layout, where every fit of the run reads them."""
+    from models.tuning import TUNABLE, tune
+
+    names = tuple(n for n in TUNABLE if n in params.fitted())
+    decided = tune(
+        validation(events, params.spec), catalog, names, params.k, params.tuning_trials, params.seed
+    )
+    layout.tuning.write_text(json.dumps(decided, indent=2))
+    return decided
+
+
+def _tuned(layout: RunLayout) -> dict[str, Any]:
+    return dict(json.loads(layout.tuning.read_text())) if layout.tuning.exists() else {}
+
+
+def _policy_items(events: pd.DataFrame, catalog: pd.DataFrame | None) -> Any:
+    """The policy's item universe (what the co-occurrence part fits on): events' items ∪ the catalog."""
+    items = set(events["item_id"].astype(str))
+    if catalog is not None:
+        items |= set(catalog["item_id"].astype(str))
+    return np.asarray(sorted(items), dtype=object)
 
 
 def data_snapshot(settings: Settings, events: pd.DataFrame, split: Split) -> dict[str, Any]:
@@ -126,7 +151,12 @@ def train(settings: Settings, run_key: str, name: str) -> dict[str, Any]:
     if entry(name).kind == "ranker" and layout.ranker_set.exists():
         ranker_frame = pd.read_parquet(layout.ranker_set)
     inputs = FitInputs(
-        settings, params, pd.read_parquet(layout.train_events), read_catalog(layout), ranker_frame
+        settings,
+        params,
+        pd.read_parquet(layout.train_events),
+        read_catalog(layout),
+        ranker_frame,
+        _tuned(layout),
     )
     stats = fit_and_save(name, inputs, layout.model_dir(name))
     registry.log_fit(settings, state.mlflow_run_id, run_key, name, params.seed, stats)
@@ -141,7 +171,7 @@ def evaluate(settings: Settings, run_key: str, step: Step = _noop) -> dict[str, 
     """Every fitted model and the hybrid on the holdout, one table, logged to MLflow."""
     layout, state = RunState.open(settings, run_key)
     params = state.train_params
-    split = read_split(layout, params)
+    split = read_split(layout, params, state.cutoff)
     catalog = read_catalog(layout)
     seen = split.seen_items()
     models: dict[str, Any] = {}
@@ -202,13 +232,15 @@ def gate(settings: Settings, run_key: str, step: Step = _noop) -> dict[str, Any]
     params = state.train_params
     if not params.hybrid:
         raise BadInput("the gate needs the hybrid policy: train both two_tower and wide_deep")
-    split = read_split(layout, params)
+    split = read_split(layout, params, state.cutoff)
     catalog = read_catalog(layout)
     seen = split.seen_items()
     user_features = read_user_features(layout)
     metric = f"ndcg@{params.k}"
     challenger = pd.read_parquet(layout.per_user(HYBRID))
-    references = {"popularity": per_user_of(layout, "popularity", split, params, catalog)}
+    baselines = {name: per_user_of(layout, name, split, params, catalog) for name in SIMPLE_BASELINES}
+    strongest = max(baselines, key=lambda name: float(baselines[name][metric].mean()))
+    references = {"popularity": baselines["popularity"], strongest: baselines[strongest]}
     champion_version = registry.alias_version(settings, registry.CHAMPION)
     notes: list[str] = []
     if champion_version is not None:
@@ -234,7 +266,19 @@ def gate(settings: Settings, run_key: str, step: Step = _noop) -> dict[str, Any]
     decision = quality_gate(
         challenger, references, checks, metric=metric, n_boot=params.n_boot, seed=params.seed
     )
-    result = {**decision.to_dict(), "metric": metric, "champion_before": champion_version, "notes": notes}
+    notes.append(
+        f"the strongest simple baseline on these users was {strongest} ({metric} "
+        f"{float(baselines[strongest][metric].mean()):.4f}; "
+        + ", ".join(f"{n} {float(f[metric].mean()):.4f}" for n, f in baselines.items())
+        + ")"
+    )
+    result = {
+        **decision.to_dict(),
+        "metric": metric,
+        "strongest_baseline": strongest,
+        "champion_before": champion_version,
+        "notes": notes,
+    }
     layout.gate.write_text(json.dumps(result, indent=2, default=str))
     registry.log_gate(settings, state.mlflow_run_id, result)
     if not decision.passed:
@@ -256,12 +300,16 @@ def register(settings: Settings, run_key: str, step: Step = _noop) -> dict[str, 
     catalog = load_catalog(settings)
     final = layout.final
     final.data.mkdir(parents=True, exist_ok=True)
+    step("tune on the newest validation period")
+    tuned = _tune(events, catalog, params, final)
+    write_signals(events, final, _policy_items(events, catalog))
     step("ranker training set on all data")
-    ranker_info, ranker_frame = ranker_set(settings, events, catalog, params, final)
+    ranker_info, ranker_frame = ranker_set(settings, events, catalog, params, final, tuned)
     fits = {}
-    for name in (*POLICY_PARTS, *LEARNED):
+    sequence = tuple(n for n in SEQUENCE if n in params.models)
+    for name in (*POLICY_PARTS, *LEARNED, *sequence):
         step(f"refit {name} on all data")
-        inputs = FitInputs(settings, params, events, catalog, ranker_frame)
+        inputs = FitInputs(settings, params, events, catalog, ranker_frame, tuned)
         fits[name] = fit_and_save(name, inputs, final.model_dir(name))
     step("item features, newest")
     as_of = events["ts"].max() + pd.Timedelta(microseconds=1)
@@ -277,7 +325,7 @@ def register(settings: Settings, run_key: str, step: Step = _noop) -> dict[str, 
     }
     policy = load_policy(final, meta)
     step("export policy")
-    for name in LEARNED:  # the retriever's and ranker's artifacts, next to the policy's own state
+    for name in (*LEARNED, *sequence):  # the learned parts' artifacts, next to the policy's own state
         shutil.copytree(final.model_dir(name), final.policy / name, dirs_exist_ok=True)
     policy.export(final.policy)
     step("register in MLflow")
@@ -290,6 +338,7 @@ def register(settings: Settings, run_key: str, step: Step = _noop) -> dict[str, 
         **registry.reason_tags(params.reason),
         f"{metric}.challenger": f"{comparisons.get('popularity', {}).get('challenger', float('nan')):.4f}",
         f"{metric}.popularity": f"{comparisons.get('popularity', {}).get('popularity', float('nan')):.4f}",
+        "gate.strongest_baseline": str(decision.get("strongest_baseline")),
     }
     version = registry.register_policy(settings, state.mlflow_run_id, final.policy, tags)
     promoted = None
@@ -344,7 +393,47 @@ def train_all(
     return summary
 
 
+def backtest(settings: Settings, params: TrainParams, step: Step = _noop) -> dict[str, Any]:
+    """The evaluation repeated at ``params.backtest`` cut-offs rolling back in time (``models.splits``):
+    each fold fits, tunes and scores on its own past only. Returns every fold's NDCG@k per model and
+    segment, and their mean over the folds."""
+    from models.splits import backtest_cuts
+
+    started = time.perf_counter()
+    events = load_events(settings)
+    cuts = backtest_cuts(events, params.spec, params.backtest)
+    key = f"ndcg@{params.k}"
+    folds = []
+    for number, (cut, end) in enumerate(cuts, start=1):
+        step(f"fold {number}/{len(cuts)}: test {cut:%Y-%m-%d %H:%M} to {end:%Y-%m-%d %H:%M}")
+        fold = replace(
+            params, test_start=cut.isoformat(), test_end=end.isoformat(), holdout_days=None, backtest=1
+        )
+        summary = train_all(settings, fold, register_model=False)
+        folds.append(
+            {
+                "fold": number,
+                "test_start": cut.isoformat(),
+                "test_end": end.isoformat(),
+                "run_key": summary["run_key"],
+                "test_users": summary["evaluate"]["test_users"],
+                key: summary["evaluate"][key],
+            }
+        )
+    names = sorted({name for fold in folds for name in fold[key]})
+    mean = {name: round(float(np.mean([f[key][name] for f in folds if name in f[key]])), 4) for name in names}
+    return {
+        "folds": folds,
+        "folds_run": len(folds),
+        "folds_asked": params.backtest,
+        f"mean_{key}": mean,
+        "seconds": round(time.perf_counter() - started, 3),
+    }
+
+
 def stage_names(params: TrainParams, register_model: bool = True) -> list[str]:
+    if not register_model and params.backtest > 1:
+        return [f"fold {number}/{params.backtest}" for number in range(1, params.backtest + 1)]
     names = [PREPARE_STAGE, *(f"train {n}" for n in params.fitted()), EVALUATE_STAGE]
     if register_model and params.hybrid:
         names += [GATE_STAGE, REGISTER_STAGE]

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import pickle
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final, Literal
 
@@ -32,6 +32,8 @@ class FitInputs:
     events: pd.DataFrame
     catalog: pd.DataFrame | None
     ranker_frame: pd.DataFrame | None = None
+    #: What ``models.tuning.tune`` decided on the validation period (name → {"params": ...}).
+    tuned: Mapping[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -41,7 +43,7 @@ class ModelEntry:
     for a run's split (None: not scored on its own, e.g. the ranker, which is scored inside the policy).
     """
 
-    kind: Literal["baseline", "retriever", "ranker"]
+    kind: Literal["baseline", "retriever", "ranker", "sequence"]
     fit: Callable[[FitInputs], Any]
     save: Callable[[Any, Path], dict[str, Any]]
     load: Callable[[Path], Any]
@@ -84,10 +86,15 @@ def _popularity(_: FitInputs) -> Any:
     return PopularityRecommender()
 
 
-def _trending(_: FitInputs) -> Any:
-    from models.baselines import TrendingRecommender
+def _tuned(name: str) -> Callable[[FitInputs], Any]:
+    """A model with the parameters tuned on the run's validation period (defaults when not tuned)."""
 
-    return TrendingRecommender()
+    def factory(inputs: FitInputs) -> Any:
+        from models.tuning import tuned_model
+
+        return tuned_model(name, inputs.tuned)
+
+    return factory
 
 
 def _cooccurrence(_: FitInputs) -> Any:
@@ -184,14 +191,48 @@ def _load_wide_deep(target: Path) -> Any:
     return WideDeepArtifact.load(target)
 
 
+# ---------------------------------------------------------------- SASRec sequence model
+
+
+def _fit_sasrec(inputs: FitInputs) -> Any:
+    from models.sasrec.model import SASRecConfig
+    from models.sasrec.train import SASRecRecommender
+
+    config = SASRecConfig(epochs=inputs.params.epochs, seed=inputs.params.seed)
+    return SASRecRecommender(config).fit(inputs.events, inputs.catalog)
+
+
+def _save_sasrec(model: Any, target: Path) -> dict[str, Any]:
+    from models.sasrec.export import export
+
+    export(model, target)
+    return {"examples": model.examples_, "epochs": model.epochs_run_, "final_loss": model.history_[-1]}
+
+
+def _load_sasrec(target: Path) -> Any:
+    from models.sasrec.export import SASRecArtifact
+
+    return SASRecArtifact.load(target)
+
+
+def _score_sasrec(artifact: Any, split: Split, seen: Mapping[str, set[str]]) -> Any:
+    from models.training.scoring import SequenceScorer
+
+    return SequenceScorer(artifact, split, seen)
+
+
 MODELS: Final[dict[str, ModelEntry]] = {
     "popularity": _baseline(_popularity),
-    "trending": _baseline(_trending),
+    "recent_popularity": _baseline(_tuned("recent_popularity")),
+    "trending": _baseline(_tuned("trending")),
     "cooccurrence": _baseline(_cooccurrence),
     "item_knn": _baseline(_item_knn),
+    "item_knn_decay": _baseline(_tuned("item_knn_decay")),
+    "session_knn": _baseline(_tuned("session_knn")),
     "als": _baseline(_als),
     "two_tower": ModelEntry("retriever", _fit_two_tower, _save_two_tower, _load_two_tower, _score_two_tower),
     "wide_deep": ModelEntry("ranker", _fit_wide_deep, _save_wide_deep, _load_wide_deep, None),
+    "sasrec": ModelEntry("sequence", _fit_sasrec, _save_sasrec, _load_sasrec, _score_sasrec),
 }
 
 

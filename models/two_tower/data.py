@@ -28,12 +28,13 @@ from typing import Final
 import numpy as np
 import pandas as pd
 
-from aisle.core.schemas import EVENT_WEIGHTS, LABEL_GRADES
+from aisle.core.schemas import INTERACTION_TYPES
 from feature_repo.user_recent import grouped_lists, recent_interactions
+from models.data import event_weights
 from models.two_tower.model import ITEM_PAD_INDEX, PAD, USER_NUMERIC, USER_OOV_INDEX, TwoTowerConfig, Vocab
 
 #: Event types that say "this user wanted this item" (rating and remove_from_cart do not).
-POSITIVE_TYPES: Final = tuple(LABEL_GRADES)  # the graded interactions: view, cart, purchase, ...
+POSITIVE_TYPES: Final = INTERACTION_TYPES  # the graded interactions (view, cart, purchase, ...) and ratings
 #: Which event type each USER_NUMERIC counter counts, over COUNT_WINDOW before ``as_of``.
 COUNTED_TYPES: Final = dict(zip(USER_NUMERIC, ("view", "add_to_cart", "purchase"), strict=True))
 COUNT_WINDOW: Final = pd.Timedelta(days=30)
@@ -41,8 +42,9 @@ REQUIRED_COLUMNS: Final = ("user_id", "item_id", "event_type", "ts")
 
 
 def interaction_frame(events: pd.DataFrame) -> pd.DataFrame:
-    """The four columns this model reads: ids as strings, ts as naive UTC ``datetime64`` (tz-aware
-    columns turn into arrays of Timestamp objects in numpy, which is ~50× slower to sort and compare)."""
+    """The columns this model reads: ids as strings, ts as naive UTC ``datetime64`` (tz-aware columns
+    turn into arrays of Timestamp objects in numpy, which is ~50× slower to sort and compare), and each
+    event's interaction weight (``models.data.event_weights``: ratings by their stars)."""
     missing = [c for c in REQUIRED_COLUMNS if c not in events.columns]
     if missing:
         raise ValueError(f"events lack column(s) {missing}; expected {list(REQUIRED_COLUMNS)}")
@@ -52,6 +54,7 @@ def interaction_frame(events: pd.DataFrame) -> pd.DataFrame:
             "item_id": events["item_id"].astype(str).to_numpy(dtype=object),
             "event_type": events["event_type"].astype(str).to_numpy(dtype=object),
             "ts": pd.to_datetime(events["ts"], utc=True).dt.tz_convert(None).to_numpy(),
+            "weight": event_weights(events),
         }
     )
 
@@ -142,7 +145,8 @@ class Examples:
 def positive_pairs(events: pd.DataFrame) -> pd.DataFrame:
     """(user, item) → time of the first touch and the strongest event weight, sorted by user then time."""
     positive = events.loc[events["event_type"].isin(POSITIVE_TYPES)]
-    positive = positive.assign(weight=positive["event_type"].map(EVENT_WEIGHTS).astype(np.float64))
+    if "weight" not in positive.columns:
+        positive = positive.assign(weight=event_weights(positive))
     pairs = positive.groupby(["user_id", "item_id"], sort=False, as_index=False).agg(
         ts=("ts", "min"), weight=("weight", "max")
     )

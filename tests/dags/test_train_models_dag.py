@@ -26,6 +26,7 @@ PARAMS = {
     "embedding_dim": 16,
     "holdout_days": 4,
     "reason": "drift in the test shop",
+    "tuning_trials": 3,
 }
 
 

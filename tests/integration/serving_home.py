@@ -17,7 +17,7 @@ import pytest
 
 from aisle.core.settings import Settings, load_settings
 from models import registry
-from models.features import RANKER_SPEC, pair_frame
+from models.features import POLICY_SIGNALS, RANKER_SPEC, pair_frame
 
 TOKEN = "test-admin-token"
 
@@ -77,7 +77,7 @@ def train_policy(settings: Settings, out: Path, seed: int = 0) -> Path:
     labels = window_labels(stage1, before, window, params)
     features = catalog_features(catalog)
     frame = pair_frame(labels, pd.DataFrame(index=pd.Index([], name="user_id")), features)
-    for col in ("label", "tower_score", "cooc_score"):
+    for col in ("label", *POLICY_SIGNALS):
         frame[col] = labels[col].to_numpy()
     ranker = WideDeepRanker(RANKER_SPEC, WideDeepConfig(epochs=2, batch_size=256, seed=seed)).fit(frame)
     cooc = CooccurrenceRecommender().fit(events, catalog)

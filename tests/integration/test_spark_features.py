@@ -88,7 +88,7 @@ EVENTS: list[tuple[str, str, str, datetime, str | None, float | None]] = [
     ("u3", "i3", "view", at(2, 10), "s5", None),
     ("u3", "i1", "view", at(2, 10, 1), "s5", None),
     ("u3", "i1", "wishlist", at(2, 10, 2), "s5", None),
-    ("u4", "i3", "rating", at(2, 16), None, 4.0),  # weight 0: no affinity row, and 4.0 is not a price
+    ("u4", "i3", "rating", at(2, 16), None, 4.0),  # 4 stars: strong (weight 5); 4.0 is not a price
     ("u2", "i4", "view", at(3, 12), None, None),
     ("u2", "i2", "purchase", at(3, 12, 30), None, 50.0),
     ("u2", "i4", "purchase", at(3, 13), None, 10.0),
@@ -175,6 +175,15 @@ def test_user_recent_is_the_view_of_the_whole_lake(built: tuple[Settings, dict[s
     written = pq.read_table(settings.paths.features / USER_RECENT)
     assert summary["tables"][USER_RECENT]["rows"] == written.num_rows == len(set(lake["user_id"].to_pylist()))
     assert written.to_pylist() == from_events(lake).to_pylist()
+
+
+def test_python_workers_run_the_drivers_interpreter(spark: Any) -> None:
+    """Spark must not pick up the machine's `python3` for its workers (issue #11)."""
+    import sys
+
+    seen = spark.sparkContext.parallelize(range(4), 2).map(lambda _: __import__("sys").executable).collect()
+    assert set(seen) == {sys.executable}
+    assert spark.sparkContext.pythonExec == sys.executable
 
 
 def rows(settings: Settings, name: str) -> dict[tuple[Any, ...], dict[str, Any]]:
@@ -393,14 +402,15 @@ def test_affinity_by_hand(built: tuple[Settings, dict[str, Any]]) -> None:
     # D0+1: Electronics 1+1+3+5 + 1 (midnight view) = 11, Home 1+1 = 2, of 13
     assert aff[("u1", "Electronics", d(1))] == pytest.approx(11 / 13)
     assert aff[("u1", "Home", d(1))] == pytest.approx(2 / 13)
-    # u2 on D0+3: 23 weighted, 7 of them on the unknown item: shares sum to 16/23, not 1
-    assert aff[("u2", "Electronics", d(3))] == pytest.approx((1 + 5 + 5) / 23)
-    assert aff[("u2", "Home", d(3))] == pytest.approx((1 + 5 + 0) / 23)
+    # u2 on D0+3: 28 weighted (the 4-star rating of i3 is a strong interaction, weight 5), 6 of them on
+    # the unknown item: shares sum to 22/28, not 1
+    assert aff[("u2", "Electronics", d(3))] == pytest.approx((1 + 5 + 5) / 28)
+    assert aff[("u2", "Home", d(3))] == pytest.approx((1 + 5 + 5) / 28)
     # u3 on D0+2: views i3 (Home 1), i1 (1), wishlist i1 (2), the edge view of i2 (1) of 5
     assert aff[("u3", "Electronics", d(2))] == pytest.approx(4 / 5)
     assert aff[("u3", "Home", d(2))] == pytest.approx(1 / 5)
-    # u4 only rated (weight 0): nothing to share out
-    assert not [k for k in aff if k[0] == "u4"]
+    # u4 only rated i3 (Home) with 4 stars, a strong interaction: all of u4's affinity is Home
+    assert {k: v for k, v in aff.items() if k[0] == "u4"} == {("u4", "Home", d(2)): pytest.approx(1.0)}
 
 
 def test_cooccurrence_by_hand(built: tuple[Settings, dict[str, Any]]) -> None:

@@ -93,26 +93,34 @@ def test_behavioural_checks_catch_duplicates_and_seen_items(split: Split) -> Non
     assert not behavioural_checks(leaky, users, seen, catalog)["no_seen_items"]
 
 
-def test_cold_start_source_is_chosen_on_the_label_window_not_the_test_days() -> None:
-    from types import SimpleNamespace
-
-    from models.training.ranker_data import choose_cold_start
+def test_cold_start_source_is_chosen_on_the_validation_period_not_the_test_days() -> None:
+    from models.evaluation import split_at
+    from models.tuning import choose_cold_start
 
     t0 = pd.Timestamp("2026-01-01", tz="UTC")
-    before = pd.DataFrame({"user_id": ["old"], "item_id": ["a"], "event_type": ["view"], "ts": [t0]})
-    window = pd.DataFrame(
+    rows = [  # (user, item, type, hours after t0): "classic" was bought long ago, "hot" lately
+        *[(f"o{i}", "classic", "purchase", i) for i in range(6)],
+        ("o9", "hot", "view", 200),
+        ("o9", "hot", "purchase", 201),
+        ("o9", "other", "view", 202),
+        ("new1", "hot", "purchase", 300),  # validation period: new shoppers take the hot item
+        ("new2", "hot", "view", 301),
+        ("o1", "classic", "view", 302),  # an old shopper's repeat never counts for cold start
+    ]
+    events = pd.DataFrame(
         {
-            "user_id": ["new1", "new2", "old"],
-            "item_id": ["hot", "hot", "classic"],
-            "event_type": ["purchase", "view", "purchase"],
-            "ts": [t0 + pd.Timedelta(days=1)] * 3,
+            "user_id": [r[0] for r in rows],
+            "item_id": [r[1] for r in rows],
+            "event_type": [r[2] for r in rows],
+            "ts": [t0 + pd.Timedelta(hours=r[3]) for r in rows],
         }
     )
-    ids = np.array(["classic", "hot", "other"], dtype=object)
-    policy = SimpleNamespace(
-        item_ids=ids, trending=np.array([0.0, 5.0, 1.0]), popularity=np.array([9.0, 0.0, 1.0])
-    )
-    best, scores = choose_cold_start(policy, before, window, k=1)
-    assert best == "trending" and scores["trending"] == 1.0 and scores["popularity"] == 0.0
-    policy.trending, policy.popularity = policy.popularity, policy.trending  # the old user's buy never counts
-    assert choose_cold_start(policy, before, window, k=1)[0] == "popularity"
+    validation = split_at(events, t0 + pd.Timedelta(hours=250))
+    decided = {
+        "recent_popularity": {"params": {"window_days": 3.0}},
+        "trending": {"params": {"half_life_days": 0.5}},
+    }
+    chosen = choose_cold_start(validation, None, decided, k=1)
+    assert chosen["new_users_only"] and chosen["users"] == 2
+    assert chosen["ndcg"]["popularity"] == 0.0 and chosen["source"] in ("recent_popularity", "trending")
+    assert chosen["ndcg"][chosen["source"]] > 0.9

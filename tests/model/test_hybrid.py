@@ -17,34 +17,23 @@ from ingestion.synthetic.shop import ShopConfig, generate_shop
 from models.baselines import CooccurrenceRecommender, PopularityRecommender, TrendingRecommender
 from models.context import from_lake
 from models.evaluation import Split, paired_bootstrap_ci, per_user_results, temporal_split
-from models.features import RANKER_SPEC, USER_CATEGORICAL, USER_NUMERIC, pair_frame
+from models.features import POLICY_SIGNALS, RANKER_SPEC, USER_CATEGORICAL, USER_NUMERIC, pair_frame
 from models.hybrid import (
     COLD_START,
     TOWER_FROM_FEAST,
     HybridPolicy,
-    PolicyRecommender,
     non_increasing,
     ranked_order,
 )
 from models.training.params import TrainParams
 from models.training.policy import stage1_policy
 from models.training.ranker_data import window_labels
+from models.training.scoring import PolicyRecommender
 from models.two_tower.export import export as export_tower
 from models.two_tower.train import TwoTowerConfig, TwoTowerRecommender
 from models.wide_deep.export import export as export_ranker
 from models.wide_deep.train import WideDeepConfig, WideDeepRanker
-
-
-def _item_features(catalog: pd.DataFrame) -> pd.DataFrame:
-    return pd.DataFrame(
-        {
-            "item_features__top_category": catalog["category"].str.split(">").str[0].to_numpy(),
-            "item_features__brand": catalog["brand"].to_numpy(),
-            "item_features__price": catalog["price"].to_numpy(),
-            "item_features__in_stock": catalog["in_stock"].to_numpy(),
-        },
-        index=pd.Index(catalog["item_id"].astype(str), name="item_id"),
-    )
+from tests.model.catalog import catalog_features
 
 
 @pytest.fixture(scope="module")
@@ -61,14 +50,14 @@ def policy(shop: tuple[Split, pd.DataFrame]) -> HybridPolicy:
     cooc = CooccurrenceRecommender().fit(train, catalog)
     trending = TrendingRecommender().fit(train, catalog)
     popularity = PopularityRecommender().fit(train, catalog)
-    features = _item_features(catalog)
+    features = catalog_features(catalog)
     # the ranker's examples exactly as the pipeline makes them: stage-1 candidates, labelled by the window
     start = train["ts"].max() - pd.Timedelta(days=10)
     params = TrainParams(embedding_dim=32, epochs=4, negatives=4)
     stage1 = stage1_policy(train.loc[train["ts"] < start], catalog, params)
     labels = window_labels(stage1, train.loc[train["ts"] < start], train.loc[train["ts"] >= start], params)
     frame = pair_frame(labels, pd.DataFrame(index=pd.Index([], name="user_id")), features)
-    for col in ("label", "tower_score", "cooc_score"):
+    for col in ("label", *POLICY_SIGNALS):
         frame[col] = labels[col].to_numpy()
     ranker = WideDeepRanker(RANKER_SPEC, WideDeepConfig(epochs=3, batch_size=256, seed=0)).fit(frame)
     return HybridPolicy(

@@ -49,20 +49,20 @@ def test_user_queries_newest_distinct_and_windowed_counts() -> None:
             ("u1", "b", "view", 40),
             ("u1", "a", "add_to_cart", 41),  # a again: now the newest
             ("u1", "c", "purchase", 42),
-            ("u1", "d", "rating", 43),  # not an interaction with a new item
+            ("u1", "d", "rating", 43),  # a rating is an interaction too (issue #11)
             ("u1", "e", "view", 50),  # at as_of: not before it
-            ("u2", "x", "remove_from_cart", 44),
+            ("u2", "x", "remove_from_cart", 44),  # not an interaction
         ]
     )
     frame = user_queries(events, history=2, as_of=T0 + pd.Timedelta(days=50))
     assert list(frame.columns) == ["user_id", "recent_items", *USER_NUMERIC]
     q = frame.set_index("user_id")
-    assert q.loc["u1", "recent_items"] == ["c", "a"]
+    assert q.loc["u1", "recent_items"] == ["d", "c"]
     # 30 days before day 50: b's view, a's cart, c's purchase; a's view on day 0 is too old
     assert q.loc["u1", list(USER_NUMERIC)].tolist() == [1, 1, 1]
     assert q.loc["u2", "recent_items"] == [] and q.loc["u2", list(USER_NUMERIC)].tolist() == [0, 0, 0]
     everything = user_queries(events, history=10).set_index("user_id")
-    assert everything.loc["u1", "recent_items"] == ["e", "c", "a", "b"]
+    assert everything.loc["u1", "recent_items"] == ["e", "d", "c", "a", "b"]
 
 
 def test_training_history_is_strictly_before_and_never_the_target() -> None:
@@ -98,7 +98,7 @@ def test_bad_input_is_refused_with_a_reason() -> None:
     with pytest.raises(ValueError, match="empty"):
         model.fit(_events([]))
     with pytest.raises(ValueError, match="no positive interaction"):
-        model.fit(_events([("u1", "a", "rating", 0), ("u1", "b", "remove_from_cart", 1)]))
+        model.fit(_events([("u1", "a", "remove_from_cart", 0), ("u1", "b", "remove_from_cart", 1)]))
     with pytest.raises(ValueError, match="lack column"):
         model.fit(pd.DataFrame({"user_id": ["u1"], "item_id": ["a"]}))
 

@@ -125,10 +125,12 @@ def test_contract_semantics_by_hand() -> None:
         }
     )
     (row,) = from_events(log).to_pylist()
-    assert row["recent_items"] == ["b", "a"] and row["recent_types"] == ["purchase", "add_to_cart"]
+    # a rating is an interaction (issue #11); a cart removal is not
+    assert row["recent_items"] == ["d", "b", "a"]
+    assert row["recent_types"] == ["rating", "purchase", "add_to_cart"]
     assert row["seen_items"] == ["d", "b", "c", "a"] and row["purchased_items"] == ["b"]
     totals = (row["events_total"], row["views_total"], row["carts_total"], row["purchases_total"])
     assert totals == (6, 2, 1, 1)
     assert (row["session_id"], row["session_events"], row["session_views"]) == ("s2", 2, 0)
-    assert row["last_event_us"] == row["recent_ts_us"][0] + 1_000_000  # the rating, after the purchase
-    assert recent_interactions(log, 1)["item_id"].tolist() == ["b"]
+    assert row["last_event_us"] == row["recent_ts_us"][0] == row["recent_ts_us"][1] + 1_000_000
+    assert recent_interactions(log, 1)["item_id"].tolist() == ["d"]

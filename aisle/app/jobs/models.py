@@ -40,10 +40,14 @@ def train(settings: Settings, params: Any = None, *, progress: Step | None = Non
 
 
 def evaluate(settings: Settings, params: Any = None, *, progress: Step | None = None) -> dict[str, Any]:
-    """The same split, fits and comparison as ``train``; registers nothing (`aisle evaluate`)."""
-    from models.training.stages import train_all
+    """The same split, fits and comparison as ``train``; registers nothing (`aisle evaluate`). With
+    ``backtest`` > 1, the evaluation at that many cut-offs rolling back in time."""
+    from models.training.stages import backtest, train_all
 
-    return train_all(settings, train_params(params), step=progress or no_step, register_model=False)
+    p = train_params(params)
+    if p.backtest > 1:
+        return backtest(settings, p, step=progress or no_step)
+    return train_all(settings, p, step=progress or no_step, register_model=False)
 
 
 def prepare(settings: Settings, params: Any = None) -> dict[str, Any]:
