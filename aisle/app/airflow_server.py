@@ -18,7 +18,6 @@ The JWT and API secrets shared by the components are generated once too, never w
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import json
 import os
 import secrets
@@ -38,6 +37,7 @@ from aisle.app.services import free_port
 from aisle.app.statefiles import read_json, write_json
 from aisle.core.endpoints import UI_STATE_FILES, is_alive
 from aisle.core.errors import AisleError, BadInput, ServiceUnavailable
+from aisle.core.locks import file_lock
 from aisle.core.settings import Settings, child_env, ensure_home
 
 HOST: Final = "127.0.0.1"
@@ -106,13 +106,8 @@ def _write_state(settings: Settings, state: dict[str, Any]) -> None:
 @contextlib.contextmanager
 def _locked(settings: Settings) -> Iterator[None]:
     """Serialise up/down across processes so two `up`s cannot both start a scheduler."""
-    settings.paths.run.mkdir(parents=True, exist_ok=True)
-    with (settings.paths.run / "airflow.lock").open("a") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
+    with file_lock(settings.paths.run / "airflow.lock"):
+        yield
 
 
 # ----------------------------------------------------------------------------- environment

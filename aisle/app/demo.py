@@ -69,21 +69,7 @@ def run_demo(
     stage("5/9 models: the train_models DAG (Airflow dag.test) → MLflow registry")
     stages["train"] = train_stage(settings)
 
-    stage("6/9 batch recommendations from the champion")
-    stages["recommend"] = recommend_stage(settings)
-
-    stage("7/9 serving: the BentoML service on the champion, every endpoint called")
-    from aisle.app.demo_serving import serving_stage
-
-    stages["serving"] = serving_stage(settings, first_user(settings), keep_running=keep_services)
-
-    stage("8/9 monitoring: a week of drift and quality reports → Evidently workspace and UI")
-    stages["monitor"] = monitor_stage(settings)
-
-    stage("9/9 A/B experiment: the champion vs popularity, simulated shoppers, the analysis")
-    from aisle.app.demo_experiment import experiment_stage
-
-    stages["experiment"] = experiment_stage(settings, stages["serving"]["url"] if keep_services else None)
+    online_stages(settings, stages, keep_services=keep_services)
 
     if not keep_services:
         stages["services_down"] = services_down(settings)
@@ -101,6 +87,25 @@ def run_demo(
         experiment=stages["experiment"],
     )
     return {"home": str(settings.paths.home), "stages": stages}
+
+
+def online_stages(settings: Settings, stages: dict[str, Any], *, keep_services: bool) -> None:
+    """Stages 6-9, the same in-process and through Airflow: batch recommendations, the service, a
+    week of monitoring, the A/B experiment. Each stage's summary goes into ``stages``."""
+    from aisle.app.demo_experiment import experiment_stage
+    from aisle.app.demo_serving import serving_stage
+
+    stage("6/9 batch recommendations from the champion")
+    stages["recommend"] = recommend_stage(settings)
+
+    stage("7/9 serving: the BentoML service on the champion, every endpoint called")
+    stages["serving"] = serving_stage(settings, first_user(settings), keep_running=keep_services)
+
+    stage("8/9 monitoring: a week of drift and quality reports → Evidently workspace and UI")
+    stages["monitor"] = monitor_stage(settings)
+
+    stage("9/9 A/B experiment: the champion vs popularity, simulated shoppers, the analysis")
+    stages["experiment"] = experiment_stage(settings, stages["serving"]["url"] if keep_services else None)
 
 
 def stage(title: str) -> float:

@@ -19,8 +19,7 @@ from aisle.app.cli_airflow import print_failures, print_login, print_task_change
 from aisle.app.demo import (
     DEMO_TRAIN_PARAMS,
     last_screen,
-    monitor_stage,
-    recommend_stage,
+    online_stages,
     stage,
     stop_monitor_ui,
     training_report,
@@ -109,22 +108,7 @@ def run_demo_airflow(
     )
     stages["train"] = training_report(settings, dag)
 
-    stage("6/9 batch recommendations from the champion")
-    stages["recommend"] = recommend_stage(settings)
-
-    stage("7/9 serving: the BentoML service on the champion, every endpoint called")
-    from aisle.app.demo import first_user
-    from aisle.app.demo_serving import serving_stage
-
-    stages["serving"] = serving_stage(settings, first_user(settings), keep_running=keep_services)
-
-    stage("8/9 monitoring: a week of drift and quality reports → Evidently workspace and UI")
-    stages["monitor"] = monitor_stage(settings)
-
-    stage("9/9 A/B experiment: the champion vs popularity, simulated shoppers, the analysis")
-    from aisle.app.demo_experiment import experiment_stage
-
-    stages["experiment"] = experiment_stage(settings, stages["serving"]["url"] if keep_services else None)
+    online_stages(settings, stages, keep_services=keep_services)
 
     if not keep_services:
         stages["services_down"] = {"airflow": airflow_down(settings), **services_down(settings)}

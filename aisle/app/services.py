@@ -18,7 +18,6 @@ consumer-group join takes about half the session timeout (use ``session_timeout_
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import importlib.util
 import os
 import re
@@ -42,6 +41,7 @@ from aisle.core.endpoints import (
     redis_url,
 )
 from aisle.core.errors import BadInput, ServiceUnavailable
+from aisle.core.locks import file_lock
 from aisle.core.settings import Settings
 
 __all__ = [
@@ -293,15 +293,11 @@ def _locked(settings: Settings) -> Iterator[None]:
     run = settings.paths.run
     try:
         run.mkdir(parents=True, exist_ok=True)
-        handle = (run / "services.lock").open("a")
+        (run / "services.lock").touch()
     except OSError as exc:
         raise BadInput(f"cannot write the run directory {run} ({exc.strerror or exc})") from None
-    with handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
+    with file_lock(run / "services.lock"):
+        yield
 
 
 # ----------------------------------------------------------------------------- processes

@@ -16,7 +16,6 @@ stopped as a whole process group by ``aisle ui --stop``, so worker processes a s
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import os
 import shlex
 import shutil
@@ -24,8 +23,6 @@ import signal
 import subprocess
 import sys
 import time
-import urllib.error
-import urllib.request
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -34,8 +31,9 @@ from typing import Any
 
 from aisle.app.services import free_port
 from aisle.app.statefiles import read_json, write_json
-from aisle.core.endpoints import UI_STATE_FILES, is_alive, is_our_server
+from aisle.core.endpoints import UI_STATE_FILES, answers, is_alive, is_our_server
 from aisle.core.errors import BadInput, ServiceUnavailable
+from aisle.core.locks import file_lock
 from aisle.core.settings import Settings, child_env, ensure_home, process_env
 
 UI_NAMES = ("mlflow", "airflow", "evidently", "docs")
@@ -135,27 +133,11 @@ def _write_state(settings: Settings, state: dict[str, dict[str, Any]]) -> None:
 @contextlib.contextmanager
 def _locked(settings: Settings) -> Iterator[None]:
     """Two `aisle ui` at once must not both start a server for the same UI."""
-    settings.paths.run.mkdir(parents=True, exist_ok=True)
-    with (settings.paths.run / "ui.lock").open("a") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
+    with file_lock(settings.paths.run / "ui.lock"):
+        yield
 
 
 # ----------------------------------------------------------------------------- processes
-
-
-def answers(url: str, timeout_s: float = 3.0) -> bool:
-    """Whether an HTTP GET of ``url`` gets a response below 500 now; never raises."""
-    try:
-        with urllib.request.urlopen(url, timeout=timeout_s) as response:
-            return int(response.status) < 500
-    except urllib.error.HTTPError as exc:
-        return exc.code < 500
-    except (OSError, ValueError):
-        return False
 
 
 def _group_alive(pgid: int) -> bool:

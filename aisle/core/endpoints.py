@@ -11,6 +11,8 @@ from __future__ import annotations
 import json
 import os
 import subprocess
+import urllib.error
+import urllib.request
 from pathlib import Path
 from typing import Any, Final
 
@@ -147,3 +149,14 @@ def recorded_ui_url(settings: Settings, name: str) -> str | None:
         data = data.get(name)
     url = data.get("url") if isinstance(data, dict) else None
     return str(url) if url else None
+
+
+def answers(url: str, timeout_s: float = 3.0) -> bool:
+    """Whether an HTTP GET of ``url`` gets a response below 500 now (a login page counts); never raises."""
+    try:
+        with urllib.request.urlopen(url, timeout=timeout_s) as response:
+            return int(response.status) < 500
+    except urllib.error.HTTPError as exc:
+        return exc.code < 500
+    except (OSError, ValueError):
+        return False

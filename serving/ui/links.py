@@ -8,10 +8,9 @@ HTTP may not open, so the service serves that folder itself under ``/ui/data-doc
 from __future__ import annotations
 
 import time
-import urllib.error
-import urllib.request
 from typing import Any, Final
 
+from aisle.core.endpoints import answers as http_answers
 from aisle.core.endpoints import recorded_ui_url
 from aisle.core.settings import Settings
 
@@ -25,13 +24,7 @@ def answers(url: str) -> bool:
     known = _answers.get(url)
     if known is not None and time.monotonic() - known[0] < REMEMBER_S:
         return known[1]
-    try:
-        with urllib.request.urlopen(url, timeout=PROBE_TIMEOUT_S):
-            ok = True
-    except urllib.error.HTTPError:
-        ok = True
-    except (OSError, ValueError):
-        ok = False
+    ok = http_answers(url, timeout_s=PROBE_TIMEOUT_S)
     _answers[url] = (time.monotonic(), ok)
     return ok
 
