@@ -27,6 +27,7 @@ directory that MLflow registers and serving loads.
 
 from __future__ import annotations
 
+import copy
 import json
 import time
 from collections.abc import Mapping, Sequence
@@ -146,6 +147,16 @@ class HybridPolicy:
         self._cold_scores = getattr(self, config.cold_start)  # COLD_SOURCES name the score vectors
         self._cold_order = ranked_order(self.item_ids, self._cold_scores)
         self._cold_estimates: np.ndarray | None = None  # see _cold_calibrated
+
+    def with_parts(self, retriever: Retriever | None = None, ranker: Ranker | None = None) -> Self:
+        """A copy answering with another retriever and/or ranker (serving's numpy copies of the same
+        exported models); what was derived from the replaced part is recomputed on first use."""
+        policy = copy.copy(self)
+        if retriever is not None:
+            policy.retriever, policy._tower_cache = retriever, None
+        if ranker is not None:
+            policy.ranker, policy._cold_estimates = ranker, None
+        return policy
 
     # ------------------------------------------------------------------ recommending
 

@@ -102,7 +102,9 @@ def serve_hybrid(
     titles: dict[str, str] | None = None,
 ) -> ServedPolicy:
     """Wrap a loaded hybrid policy; ``features`` (item id index, item feature columns) replaces the item
-    features it was trained with, for both ranking and rules (fresher stock and prices)."""
+    features it was trained with, for both ranking and rules (fresher stock and prices). The policy's two
+    TensorFlow models answer through their numpy copies (:func:`numpy_models`)."""
+    policy = numpy_models(policy)
     trained = policy
     if features is not None and len(features):
         policy = copy.copy(policy)  # the loaded one stays as trained; only the copy sees new features
@@ -139,6 +141,30 @@ def serve_hybrid(
         degraded=False,
         trained=trained,
     )
+
+
+def numpy_models(policy: HybridPolicy) -> HybridPolicy:
+    """The policy with the user tower and the ranker scored in numpy instead of one TensorFlow signature
+    call each per request: copies read once from the loaded SavedModels and checked against them
+    (``models.two_tower.numpy_tower``, ``models.wide_deep.numpy_scorer``). A part whose copy cannot be
+    made or disagrees stays on TensorFlow (and the log says so); a policy already converted is returned."""
+    from models.two_tower.export import TwoTowerArtifact
+    from models.two_tower.numpy_tower import numpy_tower
+    from models.wide_deep.export import WideDeepArtifact
+    from models.wide_deep.numpy_scorer import numpy_ranker
+
+    started = time.perf_counter()
+    tower = numpy_tower(policy.retriever) if isinstance(policy.retriever, TwoTowerArtifact) else None
+    ranker = numpy_ranker(policy.ranker) if isinstance(policy.ranker, WideDeepArtifact) else None
+    if tower is None and ranker is None:
+        return policy
+    log.info(
+        "numpy copies: user tower %s, ranker %s (%.2f s)",
+        "yes" if tower is not None else "no",
+        "yes" if ranker is not None else "no",
+        time.perf_counter() - started,
+    )
+    return policy.with_parts(tower, ranker)
 
 
 def serve_popularity(alias: str, events: pd.DataFrame | None, catalog: pd.DataFrame | None) -> ServedPolicy:

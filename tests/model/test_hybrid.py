@@ -184,3 +184,37 @@ def test_score_items_gives_the_scores_a_recommendation_has(
         scores = policy.score_items(one, [*lists[row].items, "no-such-item"])
         assert np.allclose(scores[:-1], lists[row].scores, rtol=1e-5, atol=1e-6), user
         assert np.isnan(scores[-1])
+
+
+def test_numpy_copies_score_as_the_tensorflow_signatures(
+    policy: HybridPolicy, shop: tuple[Split, pd.DataFrame], tmp_path: Path
+) -> None:
+    """Serving scores the exported user tower and ranker in numpy (copies read from the SavedModels at
+    load): on real shoppers and their real candidates they give the signatures' numbers, and lists."""
+    from models.two_tower.numpy_tower import NumpyTower, numpy_tower
+    from models.wide_deep.numpy_scorer import NumpyRanker, numpy_ranker
+
+    split, _ = shop
+    export_tower(policy.retriever, tmp_path / "two_tower")  # type: ignore[arg-type]
+    export_ranker(policy.ranker, tmp_path / "wide_deep")  # type: ignore[arg-type]
+    policy.export(tmp_path)
+    loaded = HybridPolicy.load(tmp_path)
+    tower, ranker = numpy_tower(loaded.retriever), numpy_ranker(loaded.ranker)
+    assert isinstance(tower, NumpyTower) and isinstance(ranker, NumpyRanker)  # their own checks passed
+    users = [str(u) for u in split.with_history[:200]] + ["never-seen"]
+    queries = from_lake(split.train).queries(users)
+    frame = loaded.candidates(queries.frame, queries.excluded)[0]  # the real candidates of those shoppers
+    completed = loaded._complete(queries.frame)
+    np.testing.assert_allclose(
+        tower.embed_users(completed), loaded.retriever.embed_users(completed), rtol=0, atol=1e-5
+    )
+    columns = loaded._feature_columns(completed, frame)
+    assert len(frame) > 10_000
+    np.testing.assert_allclose(ranker.score(columns), loaded.ranker.score(columns), rtol=0, atol=1e-5)
+    fast = loaded.with_parts(tower, ranker)
+    before = loaded.recommend(queries.frame, 10, queries.excluded)
+    after = fast.recommend(queries.frame, 10, queries.excluded)
+    for a, b in zip(before, after, strict=True):
+        assert a.items == b.items and a.source == b.source
+        np.testing.assert_allclose(a.scores, b.scores, rtol=0, atol=1e-5)
+    np.testing.assert_allclose(fast.cold_start_scores(), loaded.cold_start_scores(), rtol=0, atol=1e-5)
