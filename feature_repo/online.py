@@ -1,20 +1,17 @@
 """The online store's two directions: the stream pushes the ``user_recent`` view, readers read rows.
 
 Every read here has a bounded wait: Redis commands time out (``config.SOCKET_TIMEOUT_S``), and
-:func:`online_users`, the request-path read, takes its own ``timeout_s`` and raises ServiceTimeout
-when Redis is too slow, so a caller never hangs.
+:func:`online_users`, the request-path read (straight from Redis, ``online_direct``), takes its own
+``timeout_s`` and raises ServiceTimeout when Redis is too slow, so a caller never hangs.
 """
 
 from __future__ import annotations
 
-import threading
-from concurrent.futures import ThreadPoolExecutor
-from concurrent.futures import TimeoutError as FutureTimeout
 from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
-from aisle.core.errors import BadInput, ServiceTimeout
+from aisle.core.errors import BadInput
 from aisle.core.settings import Settings
 from feature_repo.store import get_store, lookups, redis_errors
 
@@ -102,46 +99,31 @@ def read_user_recent(settings: Settings, user_ids: list[str]) -> dict[str, dict[
     return _rows(columns, "user_id")
 
 
-_READERS: ThreadPoolExecutor | None = None
-_READERS_LOCK = threading.Lock()
-
-
-def _readers() -> ThreadPoolExecutor:
-    global _READERS
-    with _READERS_LOCK:
-        if _READERS is None:
-            _READERS = ThreadPoolExecutor(max_workers=4, thread_name_prefix="aisle-online-read")
-        return _READERS
-
-
 def online_users(
     settings: Settings, user_ids: list[str], timeout_s: float | None = None
 ) -> dict[str, dict[str, Any]]:
     """The ``retrieval`` service (user features and the user_recent view) of many users, full names.
 
-    With ``timeout_s`` the read runs on a worker thread and a slow Redis raises ServiceTimeout after
-    that long, so a caller on a request path never hangs; the abandoned read ends at the socket timeout.
-    Raises ServiceUnavailable when Redis is down.
+    Read straight from Redis (``feature_repo.online_direct``: one pipelined round trip, the same values
+    as :func:`feast_online_users`); every socket operation waits at most ``timeout_s`` (default the
+    store's socket timeout), so a caller on a request path never hangs: a slow Redis raises
+    ServiceTimeout, a dead one ServiceUnavailable.
     """
+    from feature_repo.config import SOCKET_TIMEOUT_S
+    from feature_repo.online_direct import direct_online_users
 
-    def read() -> dict[str, dict[str, Any]]:
-        store = get_store(settings)
-        service, _, _ = _read_path_lookups(settings, store)
-        with redis_errors(settings, "an online feature read"):
-            columns = store.get_online_features(
-                features=service, entity_rows=[{"user_id": u} for u in user_ids], full_feature_names=True
-            ).to_dict()
-        return _rows(columns, "user_id")
+    return direct_online_users(settings, user_ids, SOCKET_TIMEOUT_S if timeout_s is None else timeout_s)
 
+
+def feast_online_users(settings: Settings, user_ids: list[str]) -> dict[str, dict[str, Any]]:
+    """:func:`online_users` through Feast's SDK (``get_online_features`` of the ``retrieval`` service):
+    the reference the direct read is tested against."""
     if not user_ids:
         return {}
-    if timeout_s is None:
-        return read()
-    future = _readers().submit(read)
-    try:
-        return future.result(timeout=timeout_s)
-    except FutureTimeout:
-        future.cancel()
-        raise ServiceTimeout(
-            f"the online store did not answer within {timeout_s * 1000:.0f} ms (Redis slow or overloaded)"
-        ) from None
+    store = get_store(settings)
+    service, _, _ = _read_path_lookups(settings, store)
+    with redis_errors(settings, "an online feature read"):
+        columns = store.get_online_features(
+            features=service, entity_rows=[{"user_id": u} for u in user_ids], full_feature_names=True
+        ).to_dict()
+    return _rows(columns, "user_id")

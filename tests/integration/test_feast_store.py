@@ -312,6 +312,47 @@ def test_pushed_user_recent_is_visible_at_once_and_older_pushes_lose(
         feast_online.push_user_recent(settings, recent(now, [], 0).drop(columns=["session_id"]))
 
 
+def test_direct_read_returns_exactly_what_feast_reads(loaded: tuple[Settings, dict[str, Any]]) -> None:
+    """Serving reads a shopper's hash straight from Redis (one pipelined HMGET); on materialized batch
+    features, a pushed user_recent row and shoppers Redis does not know, it equals Feast's online read."""
+    settings, _ = loaded
+    now = datetime.now(UTC)
+    us = int(now.timestamp() * 1_000_000)
+    pushed = {
+        "user_id": "u4",
+        "event_timestamp": now,
+        "last_event_us": us,
+        "recent_items": ["i2", "i6", "i0"],
+        "recent_types": ["view", "add_to_cart", "purchase"],
+        "recent_ts_us": [us, us - 5, us - 9],
+        "seen_items": ["i2", "i6", "i0", "i5"],
+        "purchased_items": ["i0"],
+        "events_total": 9,
+        "views_total": 5,
+        "carts_total": 2,
+        "purchases_total": 1,
+        "session_id": None,
+        "session_events": 0,
+        "session_views": 0,
+        "session_carts": 0,
+    }
+    feast_online.push_user_recent(settings, pd.DataFrame([pushed]))
+    users = [*USERS, "nobody", ""]
+    direct = feast_online.online_users(settings, users, timeout_s=1.0)
+    reference = feast_online.feast_online_users(settings, users)
+    assert set(direct) == set(reference) == set(users)
+    for user in users:
+        assert set(direct[user]) == set(reference[user]), user
+        for name, value in reference[user].items():
+            got = direct[user][name]
+            same = got == value or (isinstance(value, float) and math.isnan(value) and math.isnan(got))
+            assert same and type(got) is type(value), (user, name, got, value)
+    assert direct["u4"]["user_recent__recent_items"] == ["i2", "i6", "i0"]
+    assert direct["u4"]["user_recent__session_id"] is None
+    assert direct["u1"]["user_features__views_1d"] is not None
+    assert all(v is None for v in direct["nobody"].values())
+
+
 def test_point_in_time_join_never_uses_a_later_row(loaded: tuple[Settings, dict[str, Any]]) -> None:
     settings, _ = loaded
     first, second = DAY0, DAY0 + timedelta(days=1)
