@@ -145,6 +145,55 @@ def _list(value: Any) -> list[Any]:
     return list(value) if isinstance(value, list | tuple | np.ndarray) else []
 
 
+def _present(raw: Mapping[str, Any]) -> dict[str, Any]:
+    """A shopper's feature values as plain Python, the missing ones left out."""
+    plain = {k: _plain(v) for k, v in raw.items()}
+    return {k: v for k, v in plain.items() if v is not None}
+
+
+def _shopper(user: str, row: Mapping[str, Any], features: dict[str, Any]) -> ShopperContext:
+    """The context of a shopper with a row of the view (a frame's row or a mapping of its columns)."""
+    recent = tuple(
+        RecentItem(str(i), str(t), from_us(int(s)))
+        for i, t, s in zip(
+            _list(row["recent_items"]),
+            _list(row["recent_types"]),
+            _list(row["recent_ts_us"]),
+            strict=True,
+        )
+    )
+    session = row["session_id"]
+    return ShopperContext(
+        user_id=user,
+        last_event_at=from_us(int(row["last_event_us"])),
+        recent=recent,
+        seen=tuple(str(i) for i in _list(row["seen_items"])),
+        purchased=tuple(str(i) for i in _list(row["purchased_items"])),
+        counters=Counters(
+            events=int(row["events_total"]),
+            views=int(row["views_total"]),
+            carts=int(row["carts_total"]),
+            purchases=int(row["purchases_total"]),
+            session_id=None if session is None or pd.isna(session) else str(session),
+            session_events=int(row["session_events"]),
+            session_views=int(row["session_views"]),
+            session_carts=int(row["session_carts"]),
+        ),
+        features=features,
+    )
+
+
+def _item_sets(
+    recent: Iterable[Any], seen: Iterable[Any], bought: Iterable[Any]
+) -> tuple[list[list[str]], list[set[str]], list[set[str]]]:
+    """Per shopper (values of the view's list columns): recent item ids, excluded and purchased sets."""
+    recent_items = [[str(i) for i in _list(v)] for v in recent]
+    purchased = [{str(i) for i in _list(v)} for v in bought]
+    touched = [{str(i) for i in _list(v)} for v in seen]
+    excluded = [t | b for t, b in zip(touched, purchased, strict=True)]
+    return recent_items, excluded, purchased
+
+
 class Contexts:
     """Contexts of many shoppers at one time: rows of the view plus their Feast user features.
 
@@ -181,46 +230,19 @@ class Contexts:
         features: dict[str, Any] = {}
         if self.features is not None and user in self.features.index:
             raw = self.features.loc[user]
-            plain = {k: _plain(raw[k]) for k in self.features.columns}
-            features = {k: v for k, v in plain.items() if v is not None}
+            features = _present({k: raw[k] for k in self.features.columns})
         if user not in self.view.index:
             return ShopperContext(user, features=features)
-        row = self.view.loc[user]
-        recent = tuple(
-            RecentItem(str(i), str(t), from_us(int(s)))
-            for i, t, s in zip(
-                _list(row["recent_items"]),
-                _list(row["recent_types"]),
-                _list(row["recent_ts_us"]),
-                strict=True,
-            )
-        )
-        session = row["session_id"]
-        return ShopperContext(
-            user_id=user,
-            last_event_at=from_us(int(row["last_event_us"])),
-            recent=recent,
-            seen=tuple(str(i) for i in _list(row["seen_items"])),
-            purchased=tuple(str(i) for i in _list(row["purchased_items"])),
-            counters=Counters(
-                events=int(row["events_total"]),
-                views=int(row["views_total"]),
-                carts=int(row["carts_total"]),
-                purchases=int(row["purchases_total"]),
-                session_id=None if session is None or pd.isna(session) else str(session),
-                session_events=int(row["session_events"]),
-                session_views=int(row["session_views"]),
-                session_carts=int(row["session_carts"]),
-            ),
-            features=features,
-        )
+        return _shopper(user, self.view.loc[user], features)
 
     def queries(self, user_ids: Iterable[str]) -> PolicyQueries:
         """The policy's query frame for ``user_ids`` (in that order), with the per-row item sets."""
         users = [str(u) for u in user_ids]
         rows = self.view.reindex(users)
         frame = pd.DataFrame({"user_id": users})
-        frame["recent_items"] = [[str(i) for i in _list(v)] for v in rows["recent_items"]]
+        frame["recent_items"], excluded, purchased = _item_sets(
+            rows["recent_items"], rows["seen_items"], rows["purchased_items"]
+        )
         last = pd.to_numeric(rows["last_event_us"], errors="coerce").to_numpy(dtype=np.float64)
         # without an explicit T, "now" is just after the newest event these contexts hold (all of them,
         # not just the shoppers asked for: a shopper's query must not depend on who is asked with them)
@@ -229,11 +251,7 @@ class Contexts:
         else:
             held = pd.to_numeric(self.view["last_event_us"], errors="coerce").to_numpy(dtype=np.float64)
             now_us = float(np.nanmax(np.r_[held, -np.inf])) + 1.0
-        since = (now_us - last) / 86_400_000_000.0 if np.isfinite(now_us) else np.full(len(last), np.nan)
-        frame["days_since_last_event"] = coarse_days(since)
-        purchased = [{str(i) for i in _list(v)} for v in rows["purchased_items"]]
-        seen = [{str(i) for i in _list(v)} for v in rows["seen_items"]]
-        excluded = [touched | bought for touched, bought in zip(seen, purchased, strict=True)]
+        frame["days_since_last_event"] = _days_since(last, now_us)
         if self.features is not None:
             joined = self.features.reindex(users).reset_index(drop=True)
             frame = pd.concat([frame, joined], axis=1)
@@ -250,6 +268,95 @@ def coarse_days(days: np.ndarray) -> np.ndarray:
     with np.errstate(invalid="ignore"):
         steps = np.round(4.0 * np.log2(1.0 + hours)) / 4.0
     return (np.exp2(steps) - 1.0) / 24.0
+
+
+def _days_since(last_us: np.ndarray, now_us: float) -> np.ndarray:
+    """``days_since_last_event`` of shoppers whose newest events are at ``last_us`` (NaN: none)."""
+    since = (now_us - last_us) / 86_400_000_000.0 if np.isfinite(now_us) else np.full(len(last_us), np.nan)
+    return coarse_days(since)
+
+
+class RowContexts:
+    """The online adapter's contexts: the same answers as :class:`Contexts` (``in``, ``users``, ``get``,
+    ``queries``) from plain rows, without a DataFrame per request (a request reads one shopper, where
+    pandas' per-operation overhead cost more than everything else the context needs).
+
+    ``view``: user → the view's columns (``VIEW_COLUMNS``); ``features``: user → Feast user features
+    (``FEATURE_COLUMNS``), only for shoppers with at least one present value.
+    """
+
+    def __init__(
+        self,
+        view: Mapping[str, Mapping[str, Any]],
+        features: Mapping[str, Mapping[str, Any]] | None = None,
+        now: datetime | None = None,
+    ) -> None:
+        self.now = now
+        self._view = {str(u): row for u, row in view.items()}
+        self._features = {str(u): row for u, row in (features or {}).items()}
+
+    def __contains__(self, user_id: object) -> bool:
+        return str(user_id) in self._view
+
+    @property
+    def users(self) -> list[str]:
+        return list(self._view)
+
+    def get(self, user_id: str) -> ShopperContext:
+        user = str(user_id)
+        features = _present(self._features[user]) if user in self._features else {}
+        row = self._view.get(user)
+        return ShopperContext(user, features=features) if row is None else _shopper(user, row, features)
+
+    def queries(self, user_ids: Iterable[str]) -> PolicyQueries:
+        """:meth:`Contexts.queries` from the rows: one frame built once, feature columns typed as the
+        frame of the same rows would be (numeric as float64 with NaN; missing shoppers' values NaN)."""
+        users = [str(u) for u in user_ids]
+        rows = [self._view.get(u, _NO_ROW) for u in users]
+        recent, excluded, purchased = _item_sets(
+            (r["recent_items"] for r in rows),
+            (r["seen_items"] for r in rows),
+            (r["purchased_items"] for r in rows),
+        )
+        last = np.asarray([_number(r.get("last_event_us")) for r in rows], dtype=np.float64)
+        if self.now is not None:
+            now_us = float(to_us(self.now))
+        else:  # as Contexts: just after the newest event held
+            now_us = (
+                max((_number(r.get("last_event_us")) for r in self._view.values()), default=-np.inf) + 1.0
+            )
+        columns: dict[str, Any] = {
+            "user_id": users,
+            "recent_items": recent,
+            "days_since_last_event": _days_since(last, now_us),
+        }
+        if self._features:
+            found = [self._features.get(u) for u in users]
+            for column in FEATURE_COLUMNS:
+                values = [np.nan if f is None else f.get(column) for f in found]
+                if column in USER_NUMERIC:
+                    columns[column] = np.asarray(
+                        [np.nan if v is None else v for v in values], dtype=np.float64
+                    )
+                else:
+                    columns[column] = np.asarray(values, dtype=object)
+        return PolicyQueries(pd.DataFrame(columns), excluded, purchased)
+
+
+_NO_ROW: Final[Mapping[str, Any]] = {
+    "recent_items": None,
+    "seen_items": None,
+    "purchased_items": None,
+    "last_event_us": None,
+}
+
+
+def _number(value: Any) -> float:
+    return np.nan if value is None else float(value)
+
+
+#: What the online adapter answers: contexts from rows (or, for callers that build them, a frame).
+AnyContexts = Contexts | RowContexts
 
 
 # ----------------------------------------------------------------------------- the lake adapter
@@ -284,13 +391,13 @@ class OnlineContexts:
     not applied); then ``contexts`` is empty for everyone and ``reason`` says why in one sentence.
     """
 
-    contexts: Contexts
+    contexts: AnyContexts
     degraded: bool = False
     reason: str | None = None
 
 
-def _empty() -> Contexts:
-    return Contexts(USER_RECENT_SCHEMA.empty_table())
+def _empty() -> RowContexts:
+    return RowContexts({})
 
 
 def from_online(
@@ -313,14 +420,13 @@ def from_online(
         log.warning("online context read failed: %s", exc)
         reason = f"the online store could not be read ({type(exc).__name__}: {exc})"
         return OnlineContexts(_empty(), degraded=True, reason=reason)
-    view_rows = []
-    feature_rows = {}
+    view_rows: dict[str, dict[str, Any]] = {}
+    feature_rows: dict[str, dict[str, Any]] = {}
     for user, row in rows.items():
         values = {k[len(_VIEW_PREFIX) :]: v for k, v in row.items() if k.startswith(_VIEW_PREFIX)}
         if values.get("last_event_us") is not None:
-            view_rows.append({"user_id": user, **{c: values.get(c) for c in VIEW_COLUMNS}})
-        feature_rows[user] = {c: row.get(c) for c in FEATURE_COLUMNS if c.startswith(_FEATURE_PREFIX)}
-    view = pd.DataFrame(view_rows, columns=["user_id", *VIEW_COLUMNS])
-    features = pd.DataFrame.from_dict(feature_rows, orient="index", columns=list(FEATURE_COLUMNS))
-    features.index.name = "user_id"
-    return OnlineContexts(Contexts(view, features.dropna(how="all"), now=datetime.now(UTC)))
+            view_rows[user] = {c: values.get(c) for c in VIEW_COLUMNS}
+        features = {c: row.get(c) for c in FEATURE_COLUMNS if c.startswith(_FEATURE_PREFIX)}
+        if any(_plain(v) is not None for v in features.values()):
+            feature_rows[user] = features
+    return OnlineContexts(RowContexts(view_rows, feature_rows, now=datetime.now(UTC)))

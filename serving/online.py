@@ -10,8 +10,7 @@ from datetime import datetime
 from typing import Any, Final
 
 from aisle.core.settings import Settings
-from feature_repo.tables import USER_RECENT_SCHEMA
-from models.context import Contexts, OnlineContexts, from_online
+from models.context import OnlineContexts, RowContexts, from_online
 
 log = logging.getLogger("bentoml.aisle.online")
 
@@ -33,9 +32,7 @@ class OnlineReader:
     def read(self, user_ids: Sequence[str]) -> OnlineContexts:
         now = time.monotonic()
         if now < self._open_until:
-            return OnlineContexts(
-                Contexts(USER_RECENT_SCHEMA.empty_table()), degraded=True, reason=self.last_reason
-            )
+            return OnlineContexts(RowContexts({}), degraded=True, reason=self.last_reason)
         result = from_online(self.settings, list(user_ids))
         if result.degraded:
             self._open_until = time.monotonic() + BREAKER_S
