@@ -42,6 +42,11 @@ from aisle.core.settings import Settings, load_settings
 CONCURRENCY = (1, 8, 32)
 
 
+def load_1m() -> float:
+    """The machine's 1-minute load average, reported beside every figure (the machine is shared)."""
+    return round(os.getloadavg()[0], 2)
+
+
 def build_home(settings: Settings, users: int, items: int, days: int) -> None:
     """The real pipeline, small: generate → ingest → Spark features + materialize → train + register."""
     from aisle.app.jobs import features, ingest, models, shop
@@ -145,13 +150,25 @@ def bench_service(settings: Settings, workers: int, threads: int, seconds: float
     recommend = [_request("/recommend", {"user_id": u, "k": 10}) for u in users]
     constant = [_request("/constant", None)]
     with running_service(settings, port, workers=workers, threads=threads) as service:
-        report("serving.startup", workers=workers, ready_seconds=round(service.ready_seconds or 0, 2))
+        report(
+            "serving.startup",
+            workers=workers,
+            ready_seconds=round(service.ready_seconds or 0, 2),
+            load=load_1m(),
+        )
         load(port, recommend, 4, min(5.0, seconds))  # warm-up: first TF calls, allocator, caches
         for concurrency in CONCURRENCY:
             base = load(port, constant, concurrency, seconds)
             full = load(port, recommend, concurrency, seconds)
             ratio = round(full["rps"] / base["rps"], 3) if base["rps"] else None
-            report("serving.constant", workers=workers, threads=threads, concurrency=concurrency, **base)
+            report(
+                "serving.constant",
+                workers=workers,
+                threads=threads,
+                concurrency=concurrency,
+                **base,
+                load=load_1m(),
+            )
             report(
                 "serving.recommend",
                 workers=workers,
@@ -159,8 +176,9 @@ def bench_service(settings: Settings, workers: int, threads: int, seconds: float
                 concurrency=concurrency,
                 **full,
                 rps_vs_constant=ratio,
+                load=load_1m(),
             )
-        report("serving.memory", workers=workers, rss_mb=rss_mb(service))
+        report("serving.memory", workers=workers, rss_mb=rss_mb(service), load=load_1m())
 
 
 def stages_in_process(settings: Settings, users: list[str], rounds: int = 300) -> None:
@@ -201,6 +219,7 @@ def stages_in_process(settings: Settings, users: list[str], rounds: int = 300) -
             }
             for stage, v in per_stage.items()
         },
+        load=load_1m(),
     )
     runtime.stop()
 
@@ -244,6 +263,7 @@ def batching_upper_bound(settings: Settings, users: list[str], group: int = 8, r
         candidates_per_request=round(rows / max(n, 1), 1),
         ms_per_request_one_call_each=round(one_by_one / max(n, 1) * 1000, 3),
         ms_per_request_batched=round(batched / max(n, 1) * 1000, 3),
+        load=load_1m(),
     )
     runtime.stop()
 

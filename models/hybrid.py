@@ -198,28 +198,24 @@ class HybridPolicy:
         return [r for r in out if r is not None]
 
     def _complete(self, queries: pd.DataFrame) -> pd.DataFrame:
-        frame = queries.reset_index(drop=True).copy()
-        frame["user_id"] = frame["user_id"].astype(str)
-        if "recent_items" not in frame:
-            frame["recent_items"] = [[] for _ in range(len(frame))]
-        frame["recent_items"] = [
+        # one frame built from numpy columns: per request (one shopper) pandas' per-operation cost of
+        # copying, inserting and concatenating ~30 columns was more than the ranking itself
+        columns: dict[str, Any] = {c: queries[c].to_numpy() for c in queries.columns}
+        n = len(queries)
+        columns["user_id"] = queries["user_id"].astype(str).to_numpy()
+        columns["recent_items"] = [
             [str(i) for i in items][: self.config.recent_items]
             if isinstance(items, list | tuple | np.ndarray)
             else []
-            for items in frame["recent_items"]
+            for items in columns.get("recent_items", [None] * n)
         ]
-        added: dict[str, Any] = {
-            col: np.full(len(frame), None, dtype=object)
-            for col in (*USER_NUMERIC, *USER_CATEGORICAL)
-            if col not in frame
-        }
+        for col in (*USER_NUMERIC, *USER_CATEGORICAL):
+            columns.setdefault(col, np.full(n, None, dtype=object))
         for tower_col, feast_col in TOWER_FROM_FEAST.items():
-            if tower_col not in frame:
-                source = frame[feast_col] if feast_col in frame else pd.Series(added[feast_col])
-                added[tower_col] = pd.to_numeric(source, errors="coerce").fillna(0.0).to_numpy()
-        if added:  # one concat: inserting ~25 columns one by one cost more than the ranking itself
-            frame = pd.concat([frame, pd.DataFrame(added, index=frame.index)], axis=1)
-        return frame
+            if tower_col not in columns:
+                numbers = pd.to_numeric(pd.Series(columns[feast_col]), errors="coerce").fillna(0.0)
+                columns[tower_col] = numbers.to_numpy()
+        return pd.DataFrame(columns)
 
     def _cold(self, k: int, seen: set[str]) -> Recommendation:
         """The first ``k`` unseen items of the cold-start source, scored on the ranker's scale."""
