@@ -33,6 +33,7 @@ from pathlib import Path
 from typing import Any, Final
 
 from aisle.app.dag_runner import DAGS_FOLDER, airflow_env, migrate_airflow_db
+from aisle.app.processes import launch_detached, log_tail
 from aisle.app.services import free_port
 from aisle.app.statefiles import read_json, write_json
 from aisle.core.endpoints import UI_STATE_FILES, is_alive
@@ -233,26 +234,9 @@ def _stop_session(sid: int, grace_s: float = STOP_GRACE_S) -> str:
 
 
 def _launch(component: str, env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
-    log.parent.mkdir(parents=True, exist_ok=True)
-    with log.open("ab") as out:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "airflow", component],
-            env=env,
-            stdin=subprocess.DEVNULL,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
+    proc = launch_detached([sys.executable, "-m", "airflow", component], log, env=env, append=True)
     _CHILDREN[proc.pid] = proc
     return proc
-
-
-def _log_tail(path: Path, lines: int = 5) -> str:
-    try:
-        text = path.read_text(errors="replace").strip().splitlines()
-    except OSError:
-        return ""
-    return " | ".join(line.strip() for line in text[-lines:])
 
 
 # ----------------------------------------------------------------------------- health
@@ -290,7 +274,7 @@ def _wait_for(
             if proc.poll() is not None:
                 raise ServiceUnavailable(
                     f"airflow {name} exited with code {proc.returncode} while starting; "
-                    f"last lines of {logs[name]}: {_log_tail(logs[name])}"
+                    f"last lines of {logs[name]}: {log_tail(logs[name], 5)}"
                 )
         time.sleep(0.5)
     where = next(iter(logs.values())).parent if logs else "the run directory"

@@ -9,14 +9,13 @@ process it recorded, after checking it is still that UI (a reused pid is left al
 from __future__ import annotations
 
 import json
-import subprocess
 import sys
-import time
 import urllib.request
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from aisle.app.processes import launch_detached, wait_answering
 from aisle.app.services import _terminate, free_port
 from aisle.core.endpoints import UI_STATE_FILES, is_alive
 from aisle.core.errors import BadInput, ServiceUnavailable
@@ -93,31 +92,17 @@ def start_ui(
     chosen = port or free_port()
     url = f"http://{HOST}:{chosen}"
     log = settings.paths.run / "evidently_ui.log"
-    log.parent.mkdir(parents=True, exist_ok=True)
     command = [str(binary), "ui", "--workspace", str(workspace), "--host", HOST, "--port", str(chosen)]
-    with log.open("wb") as out:
-        proc = subprocess.Popen(
-            command,
-            env={**aisle_child_env(settings), "DO_NOT_TRACK": "1"},
-            stdin=subprocess.DEVNULL,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-            close_fds=True,
-        )
-    deadline = time.monotonic() + timeout_s
-    while not _answers(url):
-        if proc.poll() is not None:
-            tail = " | ".join(log.read_text(errors="replace").strip().splitlines()[-3:])
-            raise ServiceUnavailable(
-                f"the Evidently UI exited with code {proc.returncode} (log {log}): {tail}"
-            )
-        if time.monotonic() > deadline:
-            _terminate(proc.pid)
-            raise ServiceUnavailable(
-                f"the Evidently UI did not answer at {url} within {timeout_s:.0f}s; see {log}"
-            )
-        time.sleep(0.5)
+    proc = launch_detached(command, log, env={**aisle_child_env(settings), "DO_NOT_TRACK": "1"})
+    wait_answering(
+        proc,
+        lambda: _answers(url),
+        what="the Evidently UI",
+        where=url,
+        log=log,
+        timeout_s=timeout_s,
+        stop=_terminate,
+    )
     entry = {
         "url": url,
         "pid": proc.pid,

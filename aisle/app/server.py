@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
+from aisle.app.processes import log_tail
 from aisle.core.errors import AisleError, BadInput
 from aisle.core.settings import ENV_PREFIX, Settings, child_env, ensure_home, process_env
 
@@ -108,13 +109,16 @@ class ServiceProcess:
             self.workers = [c.pid for c in psutil.Process(self.pid).children(recursive=True)]
         return self.workers
 
+    def _log_tail(self) -> str:
+        return log_tail(self.log_path, 8) or "(no log)"
+
     def wait_ready(self, timeout_s: float) -> float:
         """Seconds until ``/readyz`` answered 200; AisleError (with the log's tail) if it never does."""
         started = time.perf_counter()
         while time.perf_counter() - started < timeout_s:
             if self.process.poll() is not None:
                 raise AisleError(
-                    f"the service exited with code {self.process.returncode}: {log_tail(self.log_path)}"
+                    f"the service exited with code {self.process.returncode}: {self._log_tail()}"
                 )
             if _get(f"{self.url}/readyz") == 200:
                 self.ready_seconds = time.perf_counter() - started
@@ -122,7 +126,7 @@ class ServiceProcess:
                 return self.ready_seconds
             time.sleep(0.2)
         raise AisleError(
-            f"the service at {self.url} was not ready after {timeout_s:.0f} s: {log_tail(self.log_path)}"
+            f"the service at {self.url} was not ready after {timeout_s:.0f} s: {self._log_tail()}"
         )
 
     def stop(self, timeout_s: float = 30.0) -> int | None:
@@ -148,14 +152,6 @@ def kill_leftovers(pids: list[int]) -> None:
             proc = psutil.Process(pid)
             if proc.status() != psutil.STATUS_ZOMBIE and "bentoml" in " ".join(proc.cmdline()):
                 proc.kill()
-
-
-def log_tail(path: Path, lines: int = 8) -> str:
-    try:
-        text = path.read_text(errors="replace").strip().splitlines()
-    except OSError:
-        return "(no log)"
-    return " | ".join(text[-lines:]) or "(empty log)"
 
 
 def check_port(port: int, host: str = "127.0.0.1") -> None:

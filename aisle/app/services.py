@@ -20,7 +20,6 @@ from __future__ import annotations
 import contextlib
 import importlib.util
 import os
-import re
 import signal
 import socket
 import subprocess
@@ -31,6 +30,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from aisle.app.processes import launch_detached, wait_answering
 from aisle.core.endpoints import (
     SERVICE_NAMES,
     explicit_address,
@@ -64,7 +64,6 @@ STOP_TIMEOUT_S = 5.0
 PROBE_TIMEOUT_S = 2.0
 # A free port chosen by us can be taken by someone else before the server binds it; retry that race.
 _AUTO_PORT_ATTEMPTS = 3
-_ANSI = re.compile(r"\x1b\[[0-9;]*m")
 
 # Popen objects of the servers this process started. Kept so they are not garbage-collected while
 # running (ResourceWarning) and so `services_down` in the same process can reap them (no zombies).
@@ -338,15 +337,6 @@ def _reap_if_child(pid: int) -> None:
         child.poll()
 
 
-def _log_tail(path: Path, lines: int = 6) -> str:
-    try:
-        text = path.read_text(errors="replace")
-    except OSError:
-        return ""
-    tail = [_ANSI.sub("", line).strip() for line in text.splitlines() if line.strip()][-lines:]
-    return " | ".join(tail)
-
-
 def _launch(
     service: _Service, binary: Path, port: int, settings: Settings
 ) -> tuple[subprocess.Popen[bytes], Path]:
@@ -355,16 +345,7 @@ def _launch(
     workdir = run / service.name
     workdir.mkdir(parents=True, exist_ok=True)
     log = run / f"{service.name}.log"
-    with log.open("wb") as out:
-        proc = subprocess.Popen(
-            service.command(binary, port, workdir),
-            stdin=subprocess.DEVNULL,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            cwd=workdir,
-            start_new_session=True,
-            close_fds=True,
-        )
+    proc = launch_detached(service.command(binary, port, workdir), log, cwd=workdir)
     _CHILDREN[proc.pid] = proc
     return proc, log
 
@@ -373,24 +354,20 @@ def _wait_ready(
     service: _Service, proc: subprocess.Popen[bytes], address: str, log: Path, timeout_s: float
 ) -> None:
     """Block until the server answers; raise with the log's last lines if it dies or stays silent."""
-    deadline = time.monotonic() + timeout_s
-    while True:
-        if proc.poll() is not None:
-            _CHILDREN.pop(proc.pid, None)
-            tail = _log_tail(log)
-            raise ServiceUnavailable(
-                f"embedded {service.name} exited with code {proc.returncode} right after start "
-                f"(log {log}){': ' + tail if tail else ''}"
-            )
-        if service.probe(address, min(PROBE_TIMEOUT_S, max(deadline - time.monotonic(), 0.2))):
-            return
-        if time.monotonic() >= deadline:
-            _terminate(proc.pid)
-            raise ServiceUnavailable(
-                f"embedded {service.name} (pid {proc.pid}) did not answer at {address} within "
-                f"{timeout_s:.0f}s; see {log}"
-            )
-        time.sleep(0.05)
+    try:
+        wait_answering(
+            proc,
+            lambda: service.probe(address, PROBE_TIMEOUT_S),
+            what=f"embedded {service.name} (pid {proc.pid})",
+            where=address,
+            log=log,
+            timeout_s=timeout_s,
+            stop=_terminate,
+            poll_s=0.05,
+        )
+    except ServiceUnavailable:
+        _CHILDREN.pop(proc.pid, None)
+        raise
 
 
 def _start(service: _Service, settings: Settings, port: int | None, timeout_s: float) -> dict[str, Any]:

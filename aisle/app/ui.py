@@ -29,6 +29,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from aisle.app.processes import launch_detached, wait_answering
 from aisle.app.services import free_port
 from aisle.app.statefiles import read_json, write_json
 from aisle.core.endpoints import UI_STATE_FILES, answers, is_alive, is_our_server
@@ -190,45 +191,32 @@ def _stop_group(pgid: int, grace_s: float = STOP_GRACE_S) -> None:
             child.wait(timeout=1.0)
 
 
-def _tail(path: Path, lines: int = 4) -> str:
-    try:
-        text = path.read_text(errors="replace").strip().splitlines()
-    except OSError:
-        return ""
-    return " | ".join(line.strip() for line in text[-lines:])
-
-
 def _start(settings: Settings, ui: _Served, timeout_s: float) -> dict[str, Any]:
     port = free_port()
     workdir = settings.paths.run / "ui" / ui.name
     workdir.mkdir(parents=True, exist_ok=True)
     log = settings.paths.run / f"ui-{ui.name}.log"
-    with log.open("wb") as out:
-        proc = subprocess.Popen(
-            ui.command(settings, port),
-            stdin=subprocess.DEVNULL,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            cwd=workdir,
-            env=child_env({**process_env(settings), **dict(ui.env)}),
-            start_new_session=True,  # its own process group: --stop takes its workers with it
-            close_fds=True,
-        )
+    proc = launch_detached(  # its own process group: --stop takes its workers with it
+        ui.command(settings, port),
+        log,
+        cwd=workdir,
+        env=child_env({**process_env(settings), **dict(ui.env)}),
+    )
     _CHILDREN[proc.pid] = proc
     url = f"http://{HOST}:{port}{ui.path}"
-    deadline = time.monotonic() + timeout_s
-    while not answers(url, timeout_s=2.0):
-        if proc.poll() is not None:
-            _CHILDREN.pop(proc.pid, None)
-            raise ServiceUnavailable(
-                f"{ui.name} UI exited with code {proc.returncode} right after start (log {log}): {_tail(log)}"
-            )
-        if time.monotonic() > deadline:
-            _stop_group(proc.pid)
-            raise ServiceUnavailable(
-                f"{ui.name} UI did not answer at {url} within {timeout_s:.0f}s; see {log}"
-            )
-        time.sleep(0.5)
+    try:
+        wait_answering(
+            proc,
+            lambda: answers(url, timeout_s=2.0),
+            what=f"{ui.name} UI",
+            where=url,
+            log=log,
+            timeout_s=timeout_s,
+            stop=_stop_group,
+        )
+    except ServiceUnavailable:
+        _CHILDREN.pop(proc.pid, None)
+        raise
     return {
         "url": url,
         "pid": proc.pid,
