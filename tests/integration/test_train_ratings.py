@@ -76,3 +76,13 @@ def test_a_raw_ratings_log_imports_and_trains_with_no_setting_changed(cli_home: 
     assert result["register"]["version"] == "1"
     gate = result["gate"]
     assert gate["strongest_baseline"] in gate["comparisons"] and gate["passed"] == (not gate["reasons"])
+    # a backtest: two cut-offs rolling back, each fold fitted and tuned on its own past only
+    backtested = runner.invoke(
+        app, ["evaluate", "--backtest", "2", "--models", "popularity,recent_popularity"]
+    )
+    assert backtested.exit_code == 0, backtested.output
+    folds = last_json(backtested.stdout)
+    assert folds["folds_run"] == 2
+    later, earlier = folds["folds"]
+    assert earlier["test_end"] == later["test_start"] and later["test_start"] == prepared["cutoff"]
+    assert {"popularity/all", "recent_popularity/with_history"} <= set(folds["mean_ndcg@10"])
