@@ -197,13 +197,17 @@ def stages_in_process(settings: Settings, users: list[str], rounds: int = 300) -
         "rules": [],
         "total": [],
     }
+    sources: dict[str, int] = {}  # hybrid (personal) vs cold_start: a bench without online state is cold
     for n in range(rounds + 30):
         user = users[n % len(users)]
         timings: dict[str, float] = {}
         started = time.perf_counter()
         online = runtime.reader.read([user])
         timings["features"] = time.perf_counter() - started
-        recommend(served, runtime.rules, online.contexts.queries([user]), [Ask(user, 10)], timings=timings)
+        answer = recommend(
+            served, runtime.rules, online.contexts.queries([user]), [Ask(user, 10)], timings=timings
+        )
+        sources[answer[0].source] = sources.get(answer[0].source, 0) + 1
         timings["total"] = time.perf_counter() - started
         if n >= 30:  # the first calls warm TensorFlow and the allocator
             for stage, values in per_stage.items():
@@ -211,6 +215,7 @@ def stages_in_process(settings: Settings, users: list[str], rounds: int = 300) -
     report(
         "serving.stages",
         requests=rounds,
+        sources=sources,
         **{
             f"{stage}_ms": {
                 "mean": round(float(np.mean(v)), 3),
@@ -268,6 +273,49 @@ def batching_upper_bound(settings: Settings, users: list[str], group: int = 8, r
     runtime.stop()
 
 
+def paths_compared(settings: Settings, users: list[str], rounds: int = 300) -> None:
+    """What the request path changed, same process, same shoppers: the online read through Feast's SDK
+    vs straight from Redis; the user tower and the ranker through their SavedModel signatures vs the
+    numpy copies serving uses (per request: one shopper, its real candidates)."""
+    from feature_repo.online import feast_online_users, online_users
+    from models import registry
+    from models.context import from_online
+    from models.hybrid import HybridPolicy
+    from serving.policies import numpy_models
+
+    path, _ = registry.download_policy(settings, alias=registry.CHAMPION)
+    signatures = HybridPolicy.load(path)
+    copies = numpy_models(signatures)
+    asked = [[users[n % len(users)]] for n in range(rounds)]
+
+    def per_call_ms(call: Any, inputs: list[Any]) -> float:
+        for x in inputs[:20]:
+            call(x)
+        started = time.perf_counter()
+        for x in inputs:
+            call(x)
+        return round((time.perf_counter() - started) / len(inputs) * 1000, 3)
+
+    requests = []
+    for user in asked[:100]:
+        queries = from_online(settings, user).contexts.queries(user)
+        frame = signatures._complete(queries.frame)
+        pairs = signatures._candidates(frame, queries.excluded)[0]
+        requests.append((frame, signatures._feature_columns(frame, pairs)))
+    report(
+        "serving.paths",
+        requests=len(asked),
+        online_read_feast_ms=per_call_ms(lambda u: feast_online_users(settings, u), asked),
+        online_read_direct_ms=per_call_ms(lambda u: online_users(settings, u, timeout_s=1.0), asked),
+        user_tower_signature_ms=per_call_ms(lambda r: signatures.retriever.embed_users(r[0]), requests),
+        user_tower_numpy_ms=per_call_ms(lambda r: copies.retriever.embed_users(r[0]), requests),
+        ranker_signature_ms=per_call_ms(lambda r: signatures.ranker.score(r[1]), requests),  # type: ignore[union-attr]
+        ranker_numpy_ms=per_call_ms(lambda r: copies.ranker.score(r[1]), requests),  # type: ignore[union-attr]
+        candidates_per_request=round(float(np.mean([len(r[1]["item_id"]) for r in requests])), 1),
+        load=load_1m(),
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--home", help="AISLE_HOME with a registered champion (default: build one)")
@@ -287,10 +335,16 @@ def main() -> None:
             started = time.perf_counter()
             build_home(settings, args.users, args.items, 30)
             report("serving.setup", home=str(home), seconds=round(time.perf_counter() - started, 1))
+        else:  # an embedded Redis started afresh holds nothing: without this every shopper is cold start
+            from feature_repo.materialization import materialize
+
+            summary = materialize(settings)
+            report("serving.materialize", rows=summary.get("rows"), seconds=summary.get("seconds"))
         users = pick_users(settings)
         for workers in [int(w) for w in args.workers.split(",")]:
             bench_service(settings, workers, args.threads, args.seconds, users)
         stages_in_process(settings, users)
+        paths_compared(settings, users)
         batching_upper_bound(settings, users)
 
 

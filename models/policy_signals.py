@@ -60,15 +60,18 @@ def neighbour_ranks(
     flat_rows = np.repeat(np.arange(n_rows), [len(r) for r in recent])
     flat_pos = np.concatenate([np.arange(len(r)) for r in recent]) if n_rows else np.zeros(0, int)
     flat_cols = item_index.get_indexer([str(i) for r in recent for i in r]) if len(flat_rows) else flat_pos
-    for position in np.unique(flat_pos):
-        sel = (flat_pos == position) & (flat_cols >= 0)
-        if not sel.any():
-            continue
-        anchors = sp.csr_matrix(
-            (np.ones(int(sel.sum())), (flat_rows[sel], flat_cols[sel])), shape=(n_rows, linked.shape[0])
-        )
-        reach = (anchors @ linked).toarray() > 0
-        np.maximum(best, np.where(reach, 1.0 / (1.0 + position), 0.0), out=best)
+    # every (row, anchor position, linked item) at once from the CSR rows of the anchors: one scatter of
+    # 1 / (1 + position) keeping the maximum (a sparse product per position cost ~8 ms a request)
+    sel = flat_cols >= 0
+    anchor_rows, anchor_pos, anchors = flat_rows[sel], flat_pos[sel], flat_cols[sel]
+    starts, ends = linked.indptr[anchors], linked.indptr[anchors + 1]
+    counts = ends - starts
+    if counts.sum():
+        offsets = np.repeat(starts - np.r_[0, np.cumsum(counts)[:-1]], counts) + np.arange(counts.sum())
+        present = linked.data[offsets] > 0
+        hit_rows = np.repeat(anchor_rows, counts)[present]
+        hit_cols = linked.indices[offsets][present]
+        np.maximum.at(best, (hit_rows, hit_cols), np.repeat(1.0 / (1.0 + anchor_pos), counts)[present])
     out = np.zeros(len(rows), dtype=np.float64)
     known = candidates >= 0
     out[known] = best[rows[known], candidates[known]]
