@@ -18,6 +18,7 @@ Prints JSON lines: ``public.compare`` (model × segment: NDCG@10 and Recall@10 w
 of the NDCG@10 difference) and ``public.sequence`` (hybrid with vs without SASRec, paired).
 
     python bench/bench_public.py [--datasets ml-100k,ml-1m] [--epochs 3] [--cache-dir DIR] [--max-users N]
+        [--backtest N]
 
 ``--max-users`` keeps a deterministic subset of the users (by a hash of their id) with all their
 ratings, for a machine too small to run the whole of ML-1M in a bounded time.
@@ -114,7 +115,7 @@ def subsample(info: dict[str, Any], max_users: int, out: Path) -> dict[str, Any]
     }
 
 
-def bench(dataset: str, cache: Path, epochs: int, max_users: int | None) -> None:
+def bench(dataset: str, cache: Path, epochs: int, max_users: int | None, backtest: int = 1) -> None:
     from aisle.app.jobs import features as features_jobs
     from aisle.app.services import embedded_services
     from ingestion.importing import import_history
@@ -146,9 +147,41 @@ def bench(dataset: str, cache: Path, epochs: int, max_users: int | None) -> None
                 import_and_features_seconds=round(time.perf_counter() - started, 1),
                 spark_seconds=features["spark"]["seconds"],
             )
+            if backtest > 1:
+                _backtest(settings, info, epochs, backtest)
+                return
             full = _run(settings, dataset, None, epochs)
             plain = _run(settings, dataset, NO_SEQUENCE, epochs)
             _report(info, full, plain)
+
+
+def _backtest(settings: Any, info: dict[str, Any], epochs: int, folds: int) -> None:
+    """``aisle evaluate --backtest N`` through its job: NDCG@10 per fold of the policy and every
+    baseline, and the paired policy − recent popularity difference of each fold."""
+    from aisle.app.jobs import models as jobs
+    from models.training.layout import RunLayout
+
+    started = time.perf_counter()
+    summary = jobs.evaluate(settings, {"epochs": epochs, "backtest": folds})
+    for fold in summary["folds"]:
+        layout = RunLayout.of(settings, fold["run_key"])
+        report(
+            "public.backtest",
+            dataset=info["dataset"],
+            fold=fold["fold"],
+            test_start=fold["test_start"],
+            test_end=fold["test_end"],
+            test_users=fold["test_users"],
+            ndcg_at_10=fold["ndcg@10"],
+            hybrid_vs_recent_popularity=_paired(layout, "hybrid", "recent_popularity", None),
+        )
+    report(
+        "public.backtest_mean",
+        dataset=info["dataset"],
+        folds=summary["folds_run"],
+        mean_ndcg_at_10=summary["mean_ndcg@10"],
+        seconds=round(time.perf_counter() - started, 1),
+    )
 
 
 def _report(info: dict[str, Any], full: dict[str, Any], plain: dict[str, Any]) -> None:
@@ -215,9 +248,15 @@ def main() -> None:
         default=None,
         help="keep at most this many users (chosen by a hash of their id, all their ratings kept)",
     )
+    parser.add_argument(
+        "--backtest",
+        type=int,
+        default=1,
+        help="instead of the with/without-SASRec comparison, a backtest over this many rolling cut-offs",
+    )
     args = parser.parse_args()
     for dataset in [d.strip() for d in args.datasets.split(",") if d.strip()]:
-        bench(dataset, args.cache_dir, args.epochs, args.max_users)
+        bench(dataset, args.cache_dir, args.epochs, args.max_users, args.backtest)
 
 
 if __name__ == "__main__":
