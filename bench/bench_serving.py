@@ -343,9 +343,12 @@ def main() -> None:
         users = pick_users(settings)
         for workers in [int(w) for w in args.workers.split(",")]:
             bench_service(settings, workers, args.threads, args.seconds, users)
-        stages_in_process(settings, users)
-        paths_compared(settings, users)
-        batching_upper_bound(settings, users)
+        from threadpoolctl import threadpool_limits
+
+        with threadpool_limits(1, user_api="blas"):  # as the service's workers run (OPENBLAS_NUM_THREADS=1)
+            stages_in_process(settings, users)
+            paths_compared(settings, users)
+            batching_upper_bound(settings, users)
 
 
 if __name__ == "__main__":
