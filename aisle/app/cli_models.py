@@ -51,6 +51,13 @@ def register(app: typer.Typer, handles_errors: Callable[[Any], Any]) -> None:
         test_fraction: Annotated[float | None, typer.Option(help=TEST_FRACTION_HELP)] = None,
         test_start: Annotated[str | None, typer.Option(help=TEST_START_HELP)] = None,
         validation_fraction: Annotated[float | None, typer.Option(help=VALIDATION_HELP)] = None,
+        backtest: Annotated[
+            int | None,
+            typer.Option(
+                help="Also evaluate at this many cut-offs rolling back; the gate refuses a policy worse "
+                "than any fold's strongest simple baseline."
+            ),
+        ] = None,
         seed: Annotated[int | None, typer.Option(help="Seed for sampling and model init.")] = None,
     ) -> None:
         """Train, evaluate on a strict time split, gate against the champion and the strongest simple
@@ -66,6 +73,7 @@ def register(app: typer.Typer, handles_errors: Callable[[Any], Any]) -> None:
             test_fraction=test_fraction,
             test_start=test_start,
             validation_fraction=validation_fraction,
+            backtest=backtest,
             seed=seed,
         )
         started = time.perf_counter()

@@ -140,6 +140,17 @@ def per_user_of(
     return per_user_results({name: model}, split, [params.k], catalog)[name]
 
 
+def simple_baselines(
+    layout: RunLayout, split: Split, params: TrainParams, catalog: pd.DataFrame | None, metric: str
+) -> tuple[dict[str, pd.DataFrame], str]:
+    """Per-user metrics of every ``SIMPLE_BASELINES`` model of a run, and the name of the strongest
+    (highest mean ``metric`` over the run's test users): what the gate holds the policy against."""
+    from models.training.params import SIMPLE_BASELINES
+
+    baselines = {name: per_user_of(layout, name, split, params, catalog) for name in SIMPLE_BASELINES}
+    return baselines, max(baselines, key=lambda name: float(baselines[name][metric].mean()))
+
+
 def comparison_plot(table: pd.DataFrame, k: int) -> Any:
     """NDCG@k per model and segment with the bootstrap interval as error bars."""
     import matplotlib

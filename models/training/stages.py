@@ -19,8 +19,8 @@ import logging
 import shutil
 import time
 import uuid
-from collections.abc import Callable
-from dataclasses import asdict, replace
+from collections.abc import Callable, Sequence
+from dataclasses import asdict
 from typing import Any, Final
 
 import numpy as np
@@ -34,16 +34,16 @@ from models.evaluation import Split, per_user_results, summarize
 from models.gate import behavioural_checks, quality_gate
 from models.splits import holdout, validation
 from models.training.layout import RunLayout, RunState
-from models.training.params import HYBRID, LEARNED, POLICY_PARTS, SEQUENCE, SIMPLE_BASELINES, TrainParams
+from models.training.params import HYBRID, LEARNED, POLICY_PARTS, SEQUENCE, TrainParams
 from models.training.policy import load_policy, write_signals
 from models.training.ranker_data import feature_snapshot, ranker_set, snapshot_entities
 from models.training.scoring import (
     comparison_plot,
-    per_user_of,
     policy_recommender,
     read_catalog,
     read_split,
     read_user_features,
+    simple_baselines,
 )
 from models.training.table import FitInputs, entry, fit_and_save, load
 
@@ -226,8 +226,10 @@ def evaluate(settings: Settings, run_key: str, step: Step = _noop) -> dict[str, 
 # ---------------------------------------------------------------- stage 4: gate
 
 
-def gate(settings: Settings, run_key: str, step: Step = _noop) -> dict[str, Any]:
-    """Challenger (this run's hybrid) vs popularity and the current champion, plus behaviour."""
+def gate(settings: Settings, run_key: str, step: Step = _noop, folds: Sequence[str] = ()) -> dict[str, Any]:
+    """Challenger (this run's hybrid) vs popularity, the strongest simple baseline and the current
+    champion, plus behaviour; with ``folds`` (run keys of earlier backtest cut-offs, evaluated with the
+    hybrid), also vs the strongest simple baseline of each fold (``models.training.backtest``)."""
     layout, state = RunState.open(settings, run_key)
     params = state.train_params
     if not params.hybrid:
@@ -238,8 +240,7 @@ def gate(settings: Settings, run_key: str, step: Step = _noop) -> dict[str, Any]
     user_features = read_user_features(layout)
     metric = f"ndcg@{params.k}"
     challenger = pd.read_parquet(layout.per_user(HYBRID))
-    baselines = {name: per_user_of(layout, name, split, params, catalog) for name in SIMPLE_BASELINES}
-    strongest = max(baselines, key=lambda name: float(baselines[name][metric].mean()))
+    baselines, strongest = simple_baselines(layout, split, params, catalog, metric)
     references = {"popularity": baselines["popularity"], strongest: baselines[strongest]}
     champion_version = registry.alias_version(settings, registry.CHAMPION)
     notes: list[str] = []
@@ -266,6 +267,12 @@ def gate(settings: Settings, run_key: str, step: Step = _noop) -> dict[str, Any]
     decision = quality_gate(
         challenger, references, checks, metric=metric, n_boot=params.n_boot, seed=params.seed
     )
+    backtested = []
+    if folds:
+        from models.training.backtest import gate_folds
+
+        step("earlier backtest folds")
+        backtested = gate_folds(settings, folds, decision, metric)
     notes.append(
         f"the strongest simple baseline on these users was {strongest} ({metric} "
         f"{float(baselines[strongest][metric].mean()):.4f}; "
@@ -276,6 +283,7 @@ def gate(settings: Settings, run_key: str, step: Step = _noop) -> dict[str, Any]
         **decision.to_dict(),
         "metric": metric,
         "strongest_baseline": strongest,
+        "backtest": backtested,
         "champion_before": champion_version,
         "notes": notes,
     }
@@ -383,8 +391,13 @@ def train_all(
         "evaluate": evaluation,
     }
     if register_model and params.hybrid:
+        folds: list[str] = []
+        if params.backtest > 1:
+            from models.training.backtest import earlier_folds
+
+            folds = earlier_folds(settings, params, step)
         step(GATE_STAGE)
-        summary["gate"] = gate(settings, run_key)
+        summary["gate"] = gate(settings, run_key, folds=folds)
         step(REGISTER_STAGE)
         summary["register"] = register(settings, run_key)
     elif register_model:
@@ -393,48 +406,11 @@ def train_all(
     return summary
 
 
-def backtest(settings: Settings, params: TrainParams, step: Step = _noop) -> dict[str, Any]:
-    """The evaluation repeated at ``params.backtest`` cut-offs rolling back in time (``models.splits``):
-    each fold fits, tunes and scores on its own past only. Returns every fold's NDCG@k per model and
-    segment, and their mean over the folds."""
-    from models.splits import backtest_cuts
-
-    started = time.perf_counter()
-    events = load_events(settings)
-    cuts = backtest_cuts(events, params.spec, params.backtest)
-    key = f"ndcg@{params.k}"
-    folds = []
-    for number, (cut, end) in enumerate(cuts, start=1):
-        step(f"fold {number}/{len(cuts)}: test {cut:%Y-%m-%d %H:%M} to {end:%Y-%m-%d %H:%M}")
-        fold = replace(
-            params, test_start=cut.isoformat(), test_end=end.isoformat(), holdout_days=None, backtest=1
-        )
-        summary = train_all(settings, fold, register_model=False)
-        folds.append(
-            {
-                "fold": number,
-                "test_start": cut.isoformat(),
-                "test_end": end.isoformat(),
-                "run_key": summary["run_key"],
-                "test_users": summary["evaluate"]["test_users"],
-                key: summary["evaluate"][key],
-            }
-        )
-    names = sorted({name for fold in folds for name in fold[key]})
-    mean = {name: round(float(np.mean([f[key][name] for f in folds if name in f[key]])), 4) for name in names}
-    return {
-        "folds": folds,
-        "folds_run": len(folds),
-        "folds_asked": params.backtest,
-        f"mean_{key}": mean,
-        "seconds": round(time.perf_counter() - started, 3),
-    }
-
-
 def stage_names(params: TrainParams, register_model: bool = True) -> list[str]:
     if not register_model and params.backtest > 1:
         return [f"fold {number}/{params.backtest}" for number in range(1, params.backtest + 1)]
     names = [PREPARE_STAGE, *(f"train {n}" for n in params.fitted()), EVALUATE_STAGE]
     if register_model and params.hybrid:
+        names += [f"fold {number}/{params.backtest}" for number in range(2, params.backtest + 1)]
         names += [GATE_STAGE, REGISTER_STAGE]
     return names

@@ -66,7 +66,16 @@ def test_a_raw_ratings_log_imports_and_trains_with_no_setting_changed(cli_home: 
         built = runner.invoke(app, ["features", "build"])
         assert built.exit_code == 0, built.output
         trained = runner.invoke(
-            app, ["train", "--epochs", "1", "--models", "popularity,recent_popularity,two_tower,wide_deep"]
+            app,
+            [
+                "train",
+                "--epochs",
+                "1",
+                "--backtest",
+                "2",
+                "--models",
+                "popularity,recent_popularity,two_tower,wide_deep",
+            ],
         )
     assert trained.exit_code == 0, trained.output
     result = last_json(trained.stdout)
@@ -76,6 +85,11 @@ def test_a_raw_ratings_log_imports_and_trains_with_no_setting_changed(cli_home: 
     assert result["register"]["version"] == "1"
     gate = result["gate"]
     assert gate["strongest_baseline"] in gate["comparisons"] and gate["passed"] == (not gate["reasons"])
+    # the gate also held the policy against the strongest simple baseline of the earlier fold
+    (fold,) = gate["backtest"]
+    assert fold["fold"] == 2 and fold["test_start"] < prepared["cutoff"]
+    assert f"{fold['strongest_baseline']}@fold2" in gate["comparisons"]
+    assert fold["passed"] == (not any(r.startswith("fold 2") for r in gate["reasons"]))
     # a backtest: two cut-offs rolling back, each fold fitted and tuned on its own past only
     backtested = runner.invoke(
         app, ["evaluate", "--backtest", "2", "--models", "popularity,recent_popularity"]

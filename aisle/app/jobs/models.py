@@ -42,7 +42,8 @@ def train(settings: Settings, params: Any = None, *, progress: Step | None = Non
 def evaluate(settings: Settings, params: Any = None, *, progress: Step | None = None) -> dict[str, Any]:
     """The same split, fits and comparison as ``train``; registers nothing (`aisle evaluate`). With
     ``backtest`` > 1, the evaluation at that many cut-offs rolling back in time."""
-    from models.training.stages import backtest, train_all
+    from models.training.backtest import backtest
+    from models.training.stages import train_all
 
     p = train_params(params)
     if p.backtest > 1:
