@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import os
 import signal
 import subprocess
 import sys
@@ -76,10 +75,11 @@ def service_env(settings: Settings, extra: Mapping[str, str] | None = None) -> d
     changes: dict[str, str | None] = {**process_env(settings), "BENTOML_DO_NOT_TRACK": "true"}
     # a request multiplies ~150-row matrices (the numpy ranker and user tower): OpenBLAS splitting them
     # over threads cost 3-10x on a busy 2-core machine; workers are the parallelism (set it to override)
-    changes["OPENBLAS_NUM_THREADS"] = os.environ.get("OPENBLAS_NUM_THREADS", "1")
     changes.update(settings_env(settings))
     changes.update(extra or {})
-    return child_env(changes)
+    env = child_env(changes)
+    env.setdefault("OPENBLAS_NUM_THREADS", "1")
+    return env
 
 
 def _get(url: str, timeout_s: float = 2.0) -> int:
