@@ -44,6 +44,11 @@ class TrainParams:
     #: choice and the ranker's labels use it (``label_days`` replaces it for the ranker's labels).
     validation_fraction: float = 0.1
     label_days: int | None = None
+    #: The ranker's label window is widened to at least this many days while the earlier half of the
+    #: training data stays before it: on a shop whose events bunch up at the end, the last 10% of the
+    #: events can be two days, too few labels to train the ranker on (measured on the demo shop:
+    #: NDCG@10 for shoppers with history 0.039 with a 2.3-day window, 0.094 with a 14-day one).
+    min_label_days: int = 14
     #: End of the test period (exclusive; default: the end of the data). Backtest folds set it.
     test_end: str | None = None
     #: Cut-offs of a backtest (``aisle evaluate --backtest N``); 1 = the one test period.
@@ -71,7 +76,7 @@ class TrainParams:
         for name in ("epochs", "embedding_dim", "k", "als_iterations", "backtest", "tuning_trials"):
             if getattr(self, name) < 1:
                 raise BadInput(f"{name} must be at least 1 (got {getattr(self, name)})")
-        for name in ("holdout_days", "label_days"):
+        for name in ("holdout_days", "label_days", "min_label_days"):
             value = getattr(self, name)
             if value is not None and value < 1:
                 raise BadInput(f"{name} must be at least 1 (got {value})")

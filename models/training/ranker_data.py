@@ -53,6 +53,11 @@ def ranker_set(
     else:
         window_start = fraction_cut(events, params.validation_fraction)
         described = f"label window (the last {params.validation_fraction:.0%} of the training events)"
+        first, last = events["ts"].min(), events["ts"].max()
+        widened = last - pd.Timedelta(days=params.min_label_days)
+        if widened < window_start and widened > first + (last - first) / 2:
+            window_start = widened
+            described = f"{params.min_label_days}-day label window (widened from {described})"
     before = events.loc[events["ts"] < window_start]
     window = events.loc[events["ts"] >= window_start]
     if before.empty or window.empty:
