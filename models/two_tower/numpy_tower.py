@@ -10,13 +10,13 @@ embeddings are the artifact's own.
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Sequence
-from typing import Any, Final
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
+from models.numpy_copy import checked_copy
 from models.tf_weights import dense, graph_constants, lookup_tables, variables
 from models.two_tower.model import (
     ITEM_OOV_INDEX,
@@ -26,11 +26,6 @@ from models.two_tower.model import (
     USER_OOV_INDEX,
     query_arrays,
 )
-
-log = logging.getLogger(__name__)
-
-#: Largest gap allowed between a numpy and a signature embedding component (unit vectors, float32).
-TOLERANCE: Final = 1e-5
 
 
 class NumpyTower:
@@ -72,7 +67,7 @@ class NumpyTower:
         return self.artifact.search(user_embeddings, k, exclude)
 
     def embed_users(self, queries: pd.DataFrame) -> np.ndarray:
-        """float32 (n, dim), equal to the signature's within ``TOLERANCE``."""
+        """float32 (n, dim), equal to the signature's within ``models.numpy_copy.TOLERANCE``."""
         users, recent, numeric = query_arrays(queries, self.history)
         user_idx = np.fromiter(
             (self._users.get(u, USER_OOV_INDEX) for u in users.tolist()), dtype=np.int64, count=len(users)
@@ -153,15 +148,11 @@ def probe_queries(tower: NumpyTower, rows: int = 256, seed: int = 0) -> pd.DataF
 
 def numpy_tower(artifact: Any) -> NumpyTower | None:
     """The checked numpy copy of ``artifact``, or None (with a warning) when it cannot be made or
-    disagrees with the signature by more than ``TOLERANCE`` on the probe queries."""
-    try:
-        tower = extract(artifact)
-        probe = probe_queries(tower)
-        gap = float(np.max(np.abs(tower.embed_users(probe) - artifact.embed_users(probe))))
-    except Exception as exc:  # an artifact laid out otherwise: keep embedding through the signature
-        log.warning("user tower kept on TensorFlow: no numpy copy (%s: %s)", type(exc).__name__, exc)
-        return None
-    if not gap <= TOLERANCE:
-        log.warning("user tower kept on TensorFlow: the numpy copy differs by %.2g", gap)
-        return None
-    return tower
+    disagrees with the signature by more than ``models.numpy_copy.TOLERANCE`` on the probe queries."""
+
+    def make() -> tuple[Any, float]:
+        copy = extract(artifact)
+        probe = probe_queries(copy)
+        return copy, float(np.max(np.abs(copy.embed_users(probe) - artifact.embed_users(probe))))
+
+    return checked_copy("user tower", make)

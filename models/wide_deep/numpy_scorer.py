@@ -14,7 +14,6 @@ warm-up no request calls TensorFlow.
 
 from __future__ import annotations
 
-import logging
 import threading
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -23,13 +22,10 @@ from typing import Any, Final
 import numpy as np
 import pandas as pd
 
+from models.numpy_copy import checked_copy
 from models.tf_weights import dense, lookup_tables, variables
 from models.wide_deep.model import RankerSpec, encode_frame, frame_rows
 
-log = logging.getLogger(__name__)
-
-#: Largest gap allowed between the numpy and the signature's scores (sigmoid outputs, float32).
-TOLERANCE: Final = 1e-5
 #: Rows scored at once (bounds the temporary matrices of a big batch).
 CHUNK: Final = 65_536
 #: Cached cross buckets before the cache starts over (distinct value pairs seen since load).
@@ -173,15 +169,11 @@ def probe_rows(ranker: NumpyRanker, rows: int = 512, seed: int = 0) -> dict[str,
 
 def numpy_ranker(artifact: Any) -> NumpyRanker | None:
     """The checked numpy copy of ``artifact``, or None (with a warning) when it cannot be made or
-    disagrees with the signature by more than ``TOLERANCE`` on the probe rows."""
-    try:
-        ranker = extract(artifact)
-        probe = probe_rows(ranker)
-        gap = float(np.max(np.abs(ranker.score(probe) - artifact.score(probe))))
-    except Exception as exc:  # an artifact laid out otherwise: keep scoring through the signature
-        log.warning("Wide & Deep kept on TensorFlow: no numpy copy (%s: %s)", type(exc).__name__, exc)
-        return None
-    if not gap <= TOLERANCE:
-        log.warning("Wide & Deep kept on TensorFlow: the numpy copy differs by %.2g", gap)
-        return None
-    return ranker
+    disagrees with the signature by more than ``models.numpy_copy.TOLERANCE`` on the probe rows."""
+
+    def make() -> tuple[Any, float]:
+        copy = extract(artifact)
+        probe = probe_rows(copy)
+        return copy, float(np.max(np.abs(copy.score(probe) - artifact.score(probe))))
+
+    return checked_copy("Wide & Deep", make)
