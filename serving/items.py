@@ -2,7 +2,7 @@
 
 Item features change slowly (stock, price, category), so they live in the service's memory and are
 refreshed when a new model version or a new materialization lands, rather than read per request: one
-Feast online read of 100 items costs ~9 ms, a numpy lookup microseconds (DESIGN §5). Titles, when the
+Feast online read of 100 items costs ~9 ms, a numpy lookup microseconds (docs/design.md §5). Titles, when the
 lake holds a catalog, make reasons readable ("because you viewed Acme Phone 12").
 """
 

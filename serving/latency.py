@@ -1,4 +1,4 @@
-"""Two fixes that keep BentoML 1.4.39's tail latency flat under load (DESIGN §5, measured in
+"""Two fixes that keep BentoML 1.4.39's tail latency flat under load (docs/design.md §5, measured in
 ``docs/performance.md``).
 
 1. BentoML's ``TimeoutMiddleware`` schedules ``loop.call_later(timeout, ...)`` per request and never

@@ -1,8 +1,8 @@
 """Popularity over the most recent window: the strongest simple baseline on shops whose taste drifts.
 
 On real logs split strictly in time, "what was popular in the last few days (or weeks) before the cut"
-beats all-time popularity, item-kNN and published sequence models (DESIGN §8); its window is tuned on a
-validation period cut from the training data (``models.tuning``), never on the test period.
+beats all-time popularity, item-kNN and published sequence models (docs/design.md §8); its window is
+tuned on a validation period cut from the training data (``models.tuning``), never on the test period.
 """
 
 from __future__ import annotations

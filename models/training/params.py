@@ -23,8 +23,8 @@ ALL_MODELS: Final = tuple(MODELS)
 HYBRID: Final = "hybrid"
 #: Always fitted when the policy is trained: its own candidate sources and fallbacks.
 POLICY_PARTS: Final = ("popularity", "recent_popularity", "trending", "cooccurrence")
-#: The strongest simple baselines (DESIGN §8): fitted whenever the policy is, because the gate compares
-#: the policy with the best of them on the test users.
+#: The strongest simple baselines (docs/design.md §8): fitted whenever the policy is, because the gate
+#: compares the policy with the best of them on the test users.
 SIMPLE_BASELINES: Final = ("popularity", "recent_popularity", "trending", "item_knn_decay", "session_knn")
 
 
