@@ -137,11 +137,16 @@ def _fit_two_tower(inputs: FitInputs) -> Any:
     return two_tower_model(inputs.params).fit(inputs.events, inputs.catalog)
 
 
+def _fit_summary(model: Any) -> dict[str, Any]:
+    """What a fitted Keras retrieval model (two-tower, SASRec) records about its training."""
+    return {"examples": model.examples_, "epochs": model.epochs_run_, "final_loss": model.history_[-1]}
+
+
 def _save_two_tower(model: Any, target: Path) -> dict[str, Any]:
     from models.two_tower.export import export
 
     export(model, target)
-    return {"examples": model.examples_, "epochs": model.epochs_run_, "final_loss": model.history_[-1]}
+    return _fit_summary(model)
 
 
 def _load_two_tower(target: Path) -> Any:
@@ -206,7 +211,7 @@ def _save_sasrec(model: Any, target: Path) -> dict[str, Any]:
     from models.sasrec.export import export
 
     export(model, target)
-    return {"examples": model.examples_, "epochs": model.epochs_run_, "final_loss": model.history_[-1]}
+    return _fit_summary(model)
 
 
 def _load_sasrec(target: Path) -> Any:
