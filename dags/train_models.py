@@ -2,9 +2,11 @@
 
 Scheduled on the `aisle_features` Asset (published by `build_features`). One task prepares the temporal
 split and the ranker's point-in-time training set; the models then train as parallel mapped tasks;
-evaluation compares every model on the holdout; the gate decides whether the new hybrid policy may
-become `champion`; `register` refits the policy on all data and registers it in MLflow (alias
-`challenger`, and `champion` if the gate passed); `publish_champion` then publishes the `aisle_champion`
+evaluation compares every model on the holdout; with `backtest` N > 1, `backtest_folds` evaluates the
+policy at the N-1 earlier cut-offs too (as `aisle train --backtest N` does); the gate decides whether
+the new hybrid policy may become `champion` (held against each fold's strongest simple baseline too);
+`register` refits the policy on all data and registers it in MLflow (alias `challenger`, and
+`champion` if the gate passed); `publish_champion` then publishes the `aisle_champion`
 Asset (extra: the version), which `deploy_service` is scheduled on; it is skipped when nothing was
 promoted. The work lives in `models.training`; the trigger form's defaults are
 `models.training.params.TrainParams`.
@@ -45,6 +47,12 @@ ALL_MODELS = list(models.TrainParams().models)
             "embedding_dim": ("Two-tower embedding size", {"minimum": 4, "maximum": 512}),
             "learning_rate": ("Two-tower learning rate", {"exclusiveMinimum": 0, "exclusiveMaximum": 10}),
             "holdout_days": ("Last days held out for evaluation", {"minimum": 1}),
+            "backtest": (
+                "Cut-offs the gate checks: with N > 1 it also holds the policy against the strongest "
+                "simple baseline of each of the N-1 earlier cut-offs (each tuned, fitted and evaluated "
+                "on its own past: about N times the training time); 1 = the run's own test period only",
+                {"minimum": 1},
+            ),
             "seed": "Seed for sampling and model initialisation",
         },
     ),
@@ -76,8 +84,14 @@ def train_models() -> None:
         return "hybrid" in evaluation["models"]
 
     @task
-    def gate(run_key: str, _go: bool) -> dict[str, Any]:
-        return tasks.run_job(models.gate, {"run_key": run_key}, name="models.gate")
+    def backtest_folds(run_key: str, _go: bool) -> list[str]:
+        """The earlier cut-offs the gate also checks (the run's `backtest` param; none when it is 1)."""
+        done = tasks.run_job(models.backtest_folds, {"run_key": run_key}, name="models.backtest_folds")
+        return list(done["folds"])
+
+    @task
+    def gate(run_key: str, folds: list[str]) -> dict[str, Any]:
+        return tasks.run_job(models.gate, {"run_key": run_key, "folds": folds}, name="models.gate")
 
     @task
     def register(run_key: str, decision: dict[str, Any]) -> dict[str, Any]:
@@ -98,7 +112,8 @@ def train_models() -> None:
     trained = train.partial(run_key=run_key).expand(name=models_to_fit())
     evaluation = evaluate(run_key, trained)  # type: ignore[arg-type]
     go = has_policy(run_key, evaluation)  # type: ignore[arg-type]
-    publish_champion(register(run_key, gate(run_key, go)))  # type: ignore[arg-type]
+    folds = backtest_folds(run_key, go)  # type: ignore[arg-type]
+    publish_champion(register(run_key, gate(run_key, folds)))  # type: ignore[arg-type]
 
 
 train_models()

@@ -273,6 +273,11 @@ def gate(settings: Settings, run_key: str, step: Step = _noop, folds: Sequence[s
 
         step("earlier backtest folds")
         backtested = gate_folds(settings, folds, decision, metric)
+    if len(folds) < params.backtest - 1:
+        notes.append(
+            f"backtest {params.backtest} asked for {params.backtest - 1} earlier cut-off(s) and the gate "
+            f"held the policy against {len(folds)} (too little data before the cut, or none were run)"
+        )
     notes.append(
         f"the strongest simple baseline on these users was {strongest} ({metric} "
         f"{float(baselines[strongest][metric].mean()):.4f}; "

@@ -50,6 +50,7 @@ def test_param_defaults_come_from_the_jobs(dagbag: Any, dag_id: str) -> None:
         ("generate_shop", {"format": "xlsx"}, "is not one of"),
         ("train_models", {"models": ["gpt"]}, "is not one of"),
         ("train_models", {"epochs": "many"}, "is not of type 'integer'"),
+        ("train_models", {"backtest": 0}, "less than the minimum of 1"),
         ("ingest_events", {"stream": "yes"}, "is not of type 'boolean'"),
         ("monitor", {"window": "yesterday"}, "does not match"),
         ("generate_shop", {"shift": "weather"}, "is not one of"),

@@ -1,9 +1,12 @@
-"""train_models through Airflow's dag.test() on a tiny shop, then recommend-batch from what it registered."""
+"""train_models through Airflow's dag.test(): on a tiny shop, then recommend-batch from what it registered;
+and the `backtest` param's way from the trigger form to the gate."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 import pytest
@@ -140,3 +143,43 @@ def test_train_models_dag_registers_a_policy_that_recommends(dag_settings: Setti
     assert (
         listed.exit_code == 0 and json.loads(listed.stdout.strip().splitlines()[-1])["challenger"] == version
     )
+
+
+@pytest.mark.parametrize(("conf", "folds"), [({}, []), ({"backtest": 3}, ["fold-2", "fold-3"])])
+def test_backtest_param_reaches_the_gate(
+    dag_settings: Settings, monkeypatch: pytest.MonkeyPatch, conf: dict[str, Any], folds: list[str]
+) -> None:
+    """The form's `backtest` goes into the run, `backtest_folds` runs the N-1 earlier cut-offs and the gate
+    holds the policy against them (as `aisle train --backtest N`). The training itself is stubbed here
+    (the test above trains for real); the run's manifest and `backtest_folds` job are the real ones."""
+    from aisle.app.jobs import models as jobs
+    from models.training import backtest
+    from models.training.layout import RunLayout, RunState
+
+    calls: dict[str, Any] = {}
+
+    def prepare(settings: Settings, params: Any) -> dict[str, Any]:
+        layout = RunLayout.of(settings, "run-1")
+        layout.root.mkdir(parents=True, exist_ok=True)
+        state = RunState("run-1", "", dataclasses.asdict(jobs.train_params(params)), "2026-01-01T00:00:00")
+        return state.record(layout, "prepare", {"run_key": "run-1"})
+
+    def earlier_folds(settings: Settings, params: Any, step: Any = None) -> list[str]:
+        calls["earlier_folds"] = params.backtest
+        return [f"fold-{n}" for n in range(2, params.backtest + 1)]
+
+    def gate(settings: Settings, params: Any) -> dict[str, Any]:
+        calls["gate"] = dict(params)
+        return {"passed": False, "reasons": ["stubbed"]}
+
+    monkeypatch.setattr(jobs, "prepare", prepare)
+    monkeypatch.setattr(jobs, "models_to_fit", lambda settings, params: ["popularity"])
+    monkeypatch.setattr(jobs, "fit", lambda settings, params: {"model": params["model"]})
+    monkeypatch.setattr(jobs, "evaluate_run", lambda settings, params: {"models": ["popularity", "hybrid"]})
+    monkeypatch.setattr(backtest, "earlier_folds", earlier_folds)
+    monkeypatch.setattr(jobs, "gate", gate)
+    monkeypatch.setattr(jobs, "register", lambda settings, params: {"version": "1", "promoted": False})
+
+    assert execute_dag(dag_settings, "train_models", conf)["state"] == "success"
+    assert calls.get("earlier_folds") == conf.get("backtest")  # not called at all when backtest is 1
+    assert calls["gate"] == {"run_key": "run-1", "folds": folds}

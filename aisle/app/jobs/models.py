@@ -103,11 +103,37 @@ def evaluate_run(settings: Settings, params: Any = None) -> dict[str, Any]:
     return evaluate_stage(settings, parse_params(RunParams, params).run_key)
 
 
+def backtest_folds(settings: Settings, params: Any = None, *, progress: Step | None = None) -> dict[str, Any]:
+    """DAG stage: the run's ``backtest`` − 1 earlier cut-offs, each an evaluation run with the policy, for
+    the gate to hold against (``aisle train --backtest N`` runs them in one process); none when the run's
+    ``backtest`` is 1 or it trains no policy."""
+    from models.training.backtest import earlier_folds
+    from models.training.layout import RunState
+
+    run_key = parse_params(RunParams, params).run_key
+    _, state = RunState.open(settings, run_key)
+    p = state.train_params
+    folds = earlier_folds(settings, p, progress or no_step) if p.backtest > 1 and p.hybrid else []
+    return {"run_key": run_key, "backtest": p.backtest, "folds": folds}
+
+
+@dataclass(frozen=True)
+class GateParams:
+    run_key: str = ""
+    #: Run keys of the run's earlier backtest folds (``backtest_folds``); empty: its own test period only.
+    folds: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        if not self.run_key:
+            raise BadInput("run_key is required")
+
+
 def gate(settings: Settings, params: Any = None) -> dict[str, Any]:
-    """DAG stage: the quality gate for the run's policy."""
+    """DAG stage: the quality gate for the run's policy (and its earlier backtest folds, if given)."""
     from models.training.stages import gate as gate_stage
 
-    return gate_stage(settings, parse_params(RunParams, params).run_key)
+    p = parse_params(GateParams, params)
+    return gate_stage(settings, p.run_key, folds=tuple(p.folds))
 
 
 def register(settings: Settings, params: Any = None) -> dict[str, Any]:
