@@ -119,13 +119,40 @@ class ShopperContext:
         return {*self.seen, *self.purchased}
 
 
-@dataclass(frozen=True)
 class PolicyQueries:
-    """What ``HybridPolicy.recommend`` takes: the query frame and, per row, the items to leave out."""
+    """What ``HybridPolicy.recommend`` takes: the query rows and, per row, the items to leave out.
 
-    frame: pd.DataFrame  # user_id, recent_items (newest first), FEATURE_COLUMNS
-    excluded: list[set[str]]  # seen ∪ purchased
-    purchased: list[set[str]]
+    The rows are ``columns`` (user_id, recent_items newest first, days_since_last_event,
+    FEATURE_COLUMNS): a frame, or plain columns (a mapping of equal-length sequences) where a frame per
+    request would cost more than the answer (serving reads one shopper). ``frame`` builds the frame from
+    plain columns on first use."""
+
+    def __init__(
+        self,
+        columns: pd.DataFrame | Mapping[str, Sequence[Any]],
+        excluded: list[set[str]],
+        purchased: list[set[str]],
+    ) -> None:
+        self.columns = columns
+        self.excluded = excluded  # seen ∪ purchased
+        self.purchased = purchased
+        self._frame = columns if isinstance(columns, pd.DataFrame) else None
+
+    @property
+    def frame(self) -> pd.DataFrame:
+        if self._frame is None:
+            self._frame = pd.DataFrame(dict(self.columns))
+        return self._frame
+
+    def __len__(self) -> int:
+        return len(self.columns["user_id"])
+
+    def value(self, column: str, row: int) -> Any:
+        """One row's value of ``column`` (None when the rows have no such column)."""
+        if column not in self.columns:
+            return None
+        values = self.columns[column]
+        return values.iloc[row] if isinstance(values, pd.Series) else values[row]
 
 
 def _plain(value: Any) -> Any:
@@ -340,7 +367,7 @@ class RowContexts:
                     )
                 else:
                     columns[column] = np.asarray(values, dtype=object)
-        return PolicyQueries(pd.DataFrame(columns), excluded, purchased)
+        return PolicyQueries(columns, excluded, purchased)
 
 
 _NO_ROW: Final[Mapping[str, Any]] = {

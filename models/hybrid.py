@@ -29,11 +29,12 @@ from __future__ import annotations
 
 import copy
 import json
+import logging
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any, Protocol, Self
+from typing import TYPE_CHECKING, Any, Protocol, Self
 
 import numpy as np
 import pandas as pd
@@ -44,12 +45,19 @@ from models.features import POLICY_SIGNALS, USER_CATEGORICAL, USER_NUMERIC, Colu
 from models.policy_signals import ITEM_SIGNALS, neighbour_ranks
 from models.two_tower.model import USER_NUMERIC as TOWER_COUNTERS
 
+if TYPE_CHECKING:
+    from models.hybrid_numpy import NumpyHybrid
+
+log = logging.getLogger(__name__)
+
 #: The two-tower query's counters and the Feast user feature each is read from (same names by design).
 TOWER_FROM_FEAST = {name: f"{USER_FEATURES}__{name}" for name in TOWER_COUNTERS}
 COLD_START = "cold_start"
 #: Cold-start sources, each the name of the policy's item-score vector it ranks by.
 COLD_SOURCES = ("trending", "popularity", "recent_popularity")
 HYBRID = "hybrid"
+#: The query columns the compiled path reads (the tower's counters are among the user features).
+FAST_QUERY_COLUMNS = (*USER_NUMERIC, *USER_CATEGORICAL, "days_since_last_event")
 #: Users scored together: bounds the dense co-occurrence block and the ranker's frame.
 BLOCK_USERS = 256
 #: How far down the cold-start order the ranker scores items for a shopper with no history.
@@ -162,24 +170,32 @@ class HybridPolicy:
 
     #: ``recommend`` reports, when asked, the seconds it spent ranking (serving's stage metrics).
     reports_timings = True
+    #: ``recommend`` also takes the query rows as plain columns (a mapping), not only as a frame.
+    takes_columns = True
 
     def recommend(
         self,
-        queries: pd.DataFrame,
+        queries: pd.DataFrame | Mapping[str, Sequence[Any]],
         k: int,
         seen: Sequence[set[str]] | None = None,
         timings: dict[str, float] | None = None,
     ) -> list[Recommendation]:
         """One recommendation list per query row (same order).
 
-        ``queries``: the query frame of the shopper-context contract (``models.context``:
-        ``Contexts.queries(...).frame``): ``user_id``, ``recent_items`` (newest first; may be empty) and
+        ``queries``: the query rows of the shopper-context contract (``models.context``:
+        ``Contexts.queries(...).columns``, a frame or a mapping of columns): ``user_id``,
+        ``recent_items`` (newest first; may be empty) and
         the Feast user feature columns (missing ones are treated as null). ``seen``: items never to
         recommend per row (the contract's ``excluded``). ``timings["ranking"]`` gains the seconds spent
         building the ranker's features and scoring; the rest is retrieval.
         """
         if k <= 0:
-            return [Recommendation([], [], HYBRID) for _ in range(len(queries))]
+            return [Recommendation([], [], HYBRID) for _ in range(len(queries["user_id"]))]
+        fast = self.numpy_path()
+        if fast is not None:
+            return self._recommend_numpy(fast, queries, k, seen, timings)
+        if not isinstance(queries, pd.DataFrame):
+            queries = pd.DataFrame(dict(queries))
         queries = self._complete(queries)
         seen = list(seen) if seen is not None else [set() for _ in range(len(queries))]
         if len(seen) != len(queries):
@@ -196,6 +212,56 @@ class HybridPolicy:
             for row, rec in zip(rows, block, strict=True):
                 out[row] = rec
         return [r for r in out if r is not None]
+
+    def numpy_path(self) -> NumpyHybrid | None:
+        """This policy compiled for one shopper at a time (``models.hybrid_numpy``) when its models are
+        numpy copies (serving's), else None; compiled on first use and again after a part changed."""
+        from models.hybrid_numpy import NumpyHybrid
+
+        compiled = self.__dict__.get("_numpy")
+        if compiled is not None and compiled.built_for(self):
+            return compiled  # type: ignore[no-any-return]
+        if not getattr(self.ranker, "partial", None) or not getattr(self.retriever, "embed_arrays", None):
+            return None
+        try:
+            compiled = NumpyHybrid.compile(self)
+        except Exception as exc:  # a layout it does not know: the frame path answers, as before
+            log.warning("policy not compiled for numpy serving (%s: %s)", type(exc).__name__, exc)
+            compiled = None
+        self._numpy = compiled
+        return compiled
+
+    def _recommend_numpy(
+        self,
+        fast: NumpyHybrid,
+        queries: pd.DataFrame | Mapping[str, Sequence[Any]],
+        k: int,
+        seen: Sequence[set[str]] | None,
+        timings: dict[str, float] | None,
+    ) -> list[Recommendation]:
+        """:meth:`recommend` through the compiled path: the same query normalisation as
+        :meth:`_complete`, one shopper at a time, no frame built."""
+        n = len(queries["user_id"])
+        seen = list(seen) if seen is not None else [set() for _ in range(n)]
+        if len(seen) != n:
+            raise ValueError("seen must have one set per query row")
+        users = [str(u) for u in queries["user_id"]]
+        raw = list(queries["recent_items"]) if "recent_items" in queries else [None] * n
+        limit = self.config.recent_items
+        recents = [
+            [str(i) for i in items][:limit] if isinstance(items, list | tuple | np.ndarray) else []
+            for items in raw
+        ]
+        wanted = [c for c in (*FAST_QUERY_COLUMNS, *TOWER_FROM_FEAST.values()) if c in queries]
+        columns = {c: np.asarray(queries[c]) for c in dict.fromkeys(wanted)}
+        out = []
+        for r in range(n):
+            if not recents[r]:
+                out.append(self._cold(k, seen[r]))
+                continue
+            values = {c: v[r] for c, v in columns.items()}
+            out.append(fast.ranked(users[r], recents[r], values, seen[r], k, timings))
+        return out
 
     def _complete(self, queries: pd.DataFrame) -> pd.DataFrame:
         # one frame built from numpy columns: per request (one shopper) pandas' per-operation cost of

@@ -64,15 +64,24 @@ def neighbour_ranks(
     # 1 / (1 + position) keeping the maximum (a sparse product per position cost ~8 ms a request)
     sel = flat_cols >= 0
     anchor_rows, anchor_pos, anchors = flat_rows[sel], flat_pos[sel], flat_cols[sel]
-    starts, ends = linked.indptr[anchors], linked.indptr[anchors + 1]
-    counts = ends - starts
-    if counts.sum():
-        offsets = np.repeat(starts - np.r_[0, np.cumsum(counts)[:-1]], counts) + np.arange(counts.sum())
-        present = linked.data[offsets] > 0
-        hit_rows = np.repeat(anchor_rows, counts)[present]
-        hit_cols = linked.indices[offsets][present]
-        np.maximum.at(best, (hit_rows, hit_cols), np.repeat(1.0 / (1.0 + anchor_pos), counts)[present])
+    which, hit_cols, data = row_entries(linked, anchors)
+    present = data > 0
+    if present.any():
+        values = (1.0 / (1.0 + anchor_pos))[which[present]]
+        np.maximum.at(best, (anchor_rows[which[present]], hit_cols[present]), values)
     out = np.zeros(len(rows), dtype=np.float64)
     known = candidates >= 0
     out[known] = best[rows[known], candidates[known]]
     return out
+
+
+def row_entries(matrix: sp.csr_matrix, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The stored entries of CSR ``rows`` (repeats allowed), without building a sub-matrix: for each
+    entry, its position in ``rows``, its column and its value. Per request this is a few dozen rows,
+    where scipy's row indexing cost ~0.2 ms of bookkeeping."""
+    rows = np.asarray(rows, dtype=np.int64)
+    starts = matrix.indptr[rows]
+    counts = matrix.indptr[rows + 1] - starts
+    total = int(counts.sum())
+    spans = np.repeat(starts - np.r_[0, np.cumsum(counts)[:-1]], counts) + np.arange(total)
+    return np.repeat(np.arange(len(rows)), counts), matrix.indices[spans], matrix.data[spans]

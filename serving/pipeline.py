@@ -84,8 +84,8 @@ def recommend(
     ``include_seen`` lets items the shopper viewed come back (never purchased ones). ``timings`` gains
     the seconds spent in retrieval, ranking and rules, summed over the asks.
     """
-    if len(queries.frame) != len(asks):
-        raise ValueError(f"{len(asks)} asks for {len(queries.frame)} query rows")
+    if len(queries) != len(asks):
+        raise ValueError(f"{len(asks)} asks for {len(queries)} query rows")
     clock = timings if timings is not None else {}
     excluded = [
         (set(queries.purchased[r]) if include_seen else set(queries.excluded[r]))
@@ -96,7 +96,8 @@ def recommend(
     want = max((depth(a.k, n_pins) for a in asks), default=0)
     policy_timings: dict[str, float] = {}
     t0 = time.perf_counter()
-    ranked = served.policy.recommend(queries.frame, want, excluded, **_timed(served, policy_timings))
+    rows = queries.columns if getattr(served.policy, "takes_columns", False) else queries.frame
+    ranked = served.policy.recommend(rows, want, excluded, **_timed(served, policy_timings))
     spent = time.perf_counter() - t0
     ranking = policy_timings.get("ranking", 0.0)  # policies that cannot say: all of it is retrieval
     clock["retrieval"] = clock.get("retrieval", 0.0) + max(spent - ranking, 0.0)
@@ -191,9 +192,8 @@ def _reasons(
     rows = items.positions(ids)
     if not personal:
         return [reasons.list_reason(items, row, served.shop_kind) for row in rows.tolist()]
-    frame = queries.frame
-    recent = list(frame["recent_items"].iloc[r])[: served.recent_limit]
-    favourite = frame[_FAVOURITE].iloc[r] if _FAVOURITE in frame.columns else None
+    recent = list(queries.value("recent_items", r))[: served.recent_limit]
+    favourite = queries.value(_FAVOURITE, r)
     return reasons.explain(
         items,
         rows,

@@ -14,6 +14,7 @@ from typing import Final
 import numpy as np
 import scipy.sparse as sp
 
+from models.policy_signals import row_entries
 from serving.items import ItemTable
 
 TRENDING: Final = "trending"
@@ -44,9 +45,12 @@ def explain(
     reasons: list[str | None] = [None] * len(rows)
     recent_rows = recent_rows[recent_rows >= 0]
     if cooccurrence is not None and len(recent_rows) and len(rows):
-        known = rows >= 0
-        block = cooccurrence[recent_rows][:, np.where(known, rows, 0)].toarray()  # anchors x picks
-        block[:, ~known] = 0.0
+        block = np.zeros((len(recent_rows), len(rows)), dtype=np.float64)  # anchors x picks
+        at = np.full(cooccurrence.shape[1], -1, dtype=np.int64)
+        at[rows[rows >= 0]] = np.flatnonzero(rows >= 0)
+        which, cols, data = row_entries(cooccurrence, recent_rows)
+        hit = at[cols] >= 0
+        np.add.at(block, (which[hit], at[cols[hit]]), data[hit])
         best = block.argmax(axis=0)  # ties: the newest anchor (recent items are newest first)
         strength = block[best, np.arange(len(rows))]
         for j in np.flatnonzero(strength > 0):

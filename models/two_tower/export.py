@@ -137,6 +137,11 @@ class TwoTowerArtifact:
             out[lo:hi] = result["embedding"].numpy()
         return out
 
+    def nearest(self, user_embeddings: np.ndarray, fetch: int) -> tuple[np.ndarray, np.ndarray]:
+        """The faiss index's ``fetch`` nearest items per user: (inner products, rows of ``item_ids``;
+        -1 where there are fewer items)."""
+        return self._index.search(np.ascontiguousarray(user_embeddings, dtype=np.float32), fetch)
+
     def search(
         self, user_embeddings: np.ndarray, k: int, exclude: Sequence[set[str]] | None = None
     ) -> tuple[list[list[str]], list[list[float]]]:
@@ -156,7 +161,7 @@ class TwoTowerArtifact:
             return items, scores
         widest = max((len(s) for s in exclude), default=0) if exclude is not None else 0
         fetch = min(n_items, k + widest + OVERFETCH_MARGIN)
-        distances, labels = self._index.search(queries, fetch)
+        distances, labels = self.nearest(queries, fetch)
         banned = np.zeros((n, fetch), dtype=bool)
         if exclude is not None:
             mask = exclusion_mask(exclude, self._item_index)

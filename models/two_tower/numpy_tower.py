@@ -66,9 +66,15 @@ class NumpyTower:
     ) -> tuple[list[list[str]], list[list[float]]]:
         return self.artifact.search(user_embeddings, k, exclude)
 
+    def nearest(self, user_embeddings: np.ndarray, fetch: int) -> tuple[np.ndarray, np.ndarray]:
+        return self.artifact.nearest(user_embeddings, fetch)  # type: ignore[no-any-return]
+
     def embed_users(self, queries: pd.DataFrame) -> np.ndarray:
         """float32 (n, dim), equal to the signature's within ``models.numpy_copy.TOLERANCE``."""
-        users, recent, numeric = query_arrays(queries, self.history)
+        return self.embed_arrays(*query_arrays(queries, self.history))
+
+    def embed_arrays(self, users: np.ndarray, recent: np.ndarray, numeric: np.ndarray) -> np.ndarray:
+        """``embed_users`` of the signature's inputs (``query_arrays``' three arrays), no frame."""
         user_idx = np.fromiter(
             (self._users.get(u, USER_OOV_INDEX) for u in users.tolist()), dtype=np.int64, count=len(users)
         )

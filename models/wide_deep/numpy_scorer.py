@@ -15,7 +15,7 @@ warm-up no request calls TensorFlow.
 from __future__ import annotations
 
 import threading
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Final
 
@@ -96,23 +96,81 @@ class NumpyRanker:
         return np.fromiter((table.get(v, 0) for v in values.tolist()), dtype=np.int64, count=len(values))
 
     def _score(self, arrays: dict[str, np.ndarray]) -> np.ndarray:
-        spec = self.spec
-        index = {c: self._index(c, arrays[c]) for c in spec.string_columns}
-        parts = [self.embed[c][index[c]] for c in spec.string_columns]
-        if spec.numeric:
-            x = np.stack([arrays[c] for c in spec.numeric], axis=1).astype(np.float32)
+        deep, wide = self.partial(arrays, self.spec.columns)
+        return self.finish(deep, wide + self.crossed(arrays))
+
+    # The network's first layer is linear in its inputs, so a row's pre-activation is the sum of what
+    # each column contributes. Serving uses that (``models.hybrid_numpy``): the item columns' share is
+    # computed once per item at load, the shopper's once per request, and only the pair columns per
+    # candidate. ``_score`` itself goes through the same three functions, so the probe check at load
+    # (``numpy_ranker``) covers them.
+
+    def _first_layer(self) -> tuple[np.ndarray, np.ndarray]:
+        return self.hidden[0] if self.hidden else self.logit
+
+    def _rows(self) -> dict[str, slice]:
+        """Each input column's rows in the first layer's kernel (string embeddings, then numerics)."""
+        cached = self.__dict__.get("_row_slices")
+        if cached is None:
+            cached, start = {}, 0
+            for column in self.spec.string_columns:
+                width = self.embed[column].shape[1]
+                cached[column] = slice(start, start + width)
+                start += width
+            for column in self.spec.numeric:
+                cached[column] = slice(start, start + 1)
+                start += 1
+            self._row_slices = cached
+        return cached
+
+    def partial(
+        self, arrays: Mapping[str, np.ndarray], columns: Sequence[str]
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """What ``columns`` (encoded as by ``encode_frame``) contribute to each row: the first layer's
+        pre-activation without its bias, float32 (n, units), and the wide logit without crosses (n, 1)."""
+        spec, rows = self.spec, self._rows()
+        kernel, _ = self._first_layer()
+        strings = [c for c in spec.string_columns if c in columns]
+        numeric = [c for c in spec.numeric if c in columns]
+        n = len(arrays[(strings or numeric)[0]]) if strings or numeric else 0
+        deep = np.zeros((n, kernel.shape[1]), dtype=np.float32)
+        wide = np.zeros((n, 1), dtype=np.float32)
+        for column in strings:
+            index = self._index(column, arrays[column])
+            deep += self.embed[column][index] @ kernel[rows[column]]
+            if column in self.wide:
+                wide += self.wide[column][index]
+        if numeric:
+            x = np.stack([arrays[c] for c in numeric], axis=1).astype(np.float32)
             x = np.where(np.isfinite(x), x, np.float32(0.0))
             logged = np.sign(x) * np.log1p(np.abs(x))
-            parts.append((logged - self.mean) / self.scale)
-        hidden = parts[0] if len(parts) == 1 else np.concatenate(parts, axis=1, dtype=np.float32)
-        for kernel, bias in self.hidden:
-            hidden = dense(hidden, kernel, bias, relu=True)
-        logit = dense(hidden, *self.logit, relu=False)
-        for column in spec.categorical:
-            logit += self.wide[column][index[column]]
-        crosses = zip(spec.crosses, self.crosses, self.cross_weights, strict=True)
+            at = [spec.numeric.index(c) for c in numeric]
+            z = (logged - self.mean[at]) / self.scale[at]
+            deep += z @ kernel[[rows[c].start for c in numeric]]
+        return deep, wide
+
+    def crossed(self, arrays: Mapping[str, np.ndarray]) -> np.ndarray:
+        """The wide part's hashed crosses, (n, 1); every cross's two columns must be in ``arrays``."""
+        out: np.ndarray | None = None
+        crosses = zip(self.spec.crosses, self.crosses, self.cross_weights, strict=True)
         for (left, right), buckets, weights in crosses:
-            logit += weights[buckets(arrays[left], arrays[right])]
+            part = weights[buckets(arrays[left], arrays[right])]
+            out = part if out is None else out + part
+        return out if out is not None else np.zeros((frame_rows(arrays), 1), dtype=np.float32)
+
+    def finish(self, deep: np.ndarray, wide: np.ndarray) -> np.ndarray:
+        """Scores from the summed contributions: first layer's bias and activation, the rest of the
+        network, the wide logit, the sigmoid."""
+        _, bias = self._first_layer()
+        if self.hidden:
+            hidden = deep + bias
+            hidden = np.maximum(hidden, 0.0, out=hidden)
+            for layer_kernel, layer_bias in self.hidden[1:]:
+                hidden = dense(hidden, layer_kernel, layer_bias, relu=True)
+            logit = dense(hidden, *self.logit, relu=False)
+        else:
+            logit = deep + bias
+        logit = logit + wide
         with np.errstate(over="ignore"):  # exp(-z) overflows to inf for z < -88: the score is 0
             return (1.0 / (1.0 + np.exp(-logit[:, 0]))).astype(np.float32)
 

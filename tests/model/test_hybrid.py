@@ -212,9 +212,33 @@ def test_numpy_copies_score_as_the_tensorflow_signatures(
     assert len(frame) > 10_000
     np.testing.assert_allclose(ranker.score(columns), loaded.ranker.score(columns), rtol=0, atol=1e-5)
     fast = loaded.with_parts(tower, ranker)
-    before = loaded.recommend(queries.frame, 10, queries.excluded)
-    after = fast.recommend(queries.frame, 10, queries.excluded)
-    for a, b in zip(before, after, strict=True):
-        assert a.items == b.items and a.source == b.source
-        np.testing.assert_allclose(a.scores, b.scores, rtol=0, atol=1e-5)
+    # with numpy parts the policy answers through its compiled one-shopper path (models.hybrid_numpy);
+    # the signatures' policy through frames: both must give the same lists
+    assert fast.numpy_path() is not None and loaded.numpy_path() is None
+    for frame in (queries.frame, _with_user_features(queries.frame, loaded.item_features)):
+        before = loaded.recommend(frame, 10, queries.excluded)
+        after = fast.recommend(frame, 10, queries.excluded)
+        assert sum(rec.source == "hybrid" for rec in after) >= 150
+        for a, b in zip(before, after, strict=True):
+            assert a.items == b.items and a.source == b.source
+            np.testing.assert_allclose(a.scores, b.scores, rtol=0, atol=1e-5)
     np.testing.assert_allclose(fast.cold_start_scores(), loaded.cold_start_scores(), rtol=0, atol=1e-5)
+
+
+def _with_user_features(frame: pd.DataFrame, items: pd.DataFrame) -> pd.DataFrame:
+    """The lake's queries carry no Feast features here: give every shopper some (favourites drawn from
+    the catalog's values, also ones the ranker never saw; counts, prices, missing values) so the shopper's
+    share of the ranker and the wide part's crosses are exercised."""
+    rng = np.random.default_rng(5)
+    out = frame.copy()
+    n = len(out)
+    categories = [*items["item_features__top_category"].dropna().unique().tolist(), "never-seen", None]
+    brands = [*items["item_features__brand"].dropna().unique().tolist()[:20], "no-such-brand", None]
+    out["user_features__fav_category_30d"] = [categories[i] for i in rng.integers(0, len(categories), n)]
+    out["user_features__fav_brand_30d"] = [brands[i] for i in rng.integers(0, len(brands), n)]
+    for column in USER_NUMERIC:
+        values = rng.poisson(3.0, n).astype(np.float64)
+        values[rng.random(n) < 0.2] = np.nan
+        out[column] = values
+    out["user_features__avg_price_paid_30d"] = rng.lognormal(3.0, 1.0, n)
+    return out
