@@ -45,9 +45,10 @@ class OnlineReader:
         return result
 
 
-def kafka_producer(settings: Settings, topic: str, retries: int) -> Any:
+def kafka_producer(settings: Settings, topic: str, retries: int, linger_ms: int = 2) -> Any:
     """A producer for ``topic``, after making sure the topic exists; short timeouts so a dead broker
-    is noticed in seconds, not minutes."""
+    is noticed in seconds, not minutes. ``linger_ms``: how long records wait to share a produce
+    request (each request costs the worker's CPU, in Python)."""
     from aisle.core.endpoints import kafka_bootstrap
     from ingestion.kafka_io import ensure_topic, new_producer
 
@@ -60,7 +61,7 @@ def kafka_producer(settings: Settings, topic: str, retries: int) -> Any:
         max_block_ms=2000,
         request_timeout_ms=5000,
         retries=retries,
-        linger_ms=2,
+        linger_ms=linger_ms,
     )
 
 
