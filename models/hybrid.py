@@ -156,14 +156,18 @@ class HybridPolicy:
         self._cold_order = ranked_order(self.item_ids, self._cold_scores)
         self._cold_estimates: np.ndarray | None = None  # see _cold_calibrated
 
-    def with_parts(self, retriever: Retriever | None = None, ranker: Ranker | None = None) -> Self:
-        """A copy answering with another retriever and/or ranker (serving's numpy copies of the same
-        exported models); what was derived from the replaced part is recomputed on first use."""
+    def with_parts(
+        self, retriever: Retriever | None = None, ranker: Ranker | None = None, sequence: Any | None = None
+    ) -> Self:
+        """A copy answering with another retriever, ranker and/or sequence model (serving's numpy copies
+        of the same exported models); what was derived from a replaced part is recomputed on first use."""
         policy = copy.copy(self)
         if retriever is not None:
             policy.retriever, policy._tower_cache = retriever, None
         if ranker is not None:
             policy.ranker, policy._cold_estimates = ranker, None
+        if sequence is not None:
+            policy.sequence, policy._sequence_cache, policy._cold_estimates = sequence, None, None
         return policy
 
     # ------------------------------------------------------------------ recommending
@@ -220,7 +224,7 @@ class HybridPolicy:
 
         compiled = self.__dict__.get("_numpy")
         if compiled is not None and compiled.built_for(self):
-            return compiled  # type: ignore[no-any-return]
+            return compiled
         if not getattr(self.ranker, "partial", None) or not getattr(self.retriever, "embed_arrays", None):
             return None
         try:

@@ -100,12 +100,13 @@ class NumpyHybrid:
     def compile(cls, policy: HybridPolicy) -> NumpyHybrid | None:
         """The compiled policy, or None when its parts are not numpy copies or its ranker reads columns
         this module does not place (the frame path then answers, as before)."""
-        retriever, ranker = policy.retriever, policy.ranker
+        retriever: Any = policy.retriever
+        ranker: Any = policy.ranker
         if not (hasattr(retriever, "embed_arrays") and hasattr(retriever, "nearest")):
             return None
         if ranker is None or not hasattr(ranker, "partial"):
             return None
-        spec: RankerSpec = ranker.spec  # type: ignore[attr-defined]
+        spec: RankerSpec = ranker.spec
         columns = set(spec.columns)
         if spec.ids or not columns <= ITEM_SIDE | USER_SIDE | set(PAIR_SIDE):
             return None
@@ -120,8 +121,10 @@ class NumpyHybrid:
 
     def __init__(self, policy: HybridPolicy, tower_rows: np.ndarray) -> None:
         self.policy = policy
-        self.retriever = policy.retriever
-        self.ranker: Any = policy.ranker
+        retriever: Any = policy.retriever  # numpy copies (checked in compile), typed loosely
+        ranker: Any = policy.ranker
+        self.retriever = retriever
+        self.ranker = ranker
         self.item_features = policy.item_features
         spec: RankerSpec = self.ranker.spec
         ids = np.asarray(policy.item_ids).astype(str)
@@ -184,6 +187,7 @@ class NumpyHybrid:
         return (
             policy.retriever is self.retriever
             and policy.ranker is self.ranker
+            and policy.sequence is self.sequence
             and policy.item_features is self.item_features
         )
 
@@ -214,7 +218,7 @@ class NumpyHybrid:
         cooc = np.zeros(n, dtype=np.float64)
         if len(known):  # the sum of the recent items' co-occurrence rows, as the frame path's product
             _, cols, data = row_entries(self.cooc, known)
-            cooc = np.bincount(cols, weights=data, minlength=n)
+            cooc = np.bincount(cols, weights=data, minlength=n).astype(np.float64)
         sequence = None
         if self.sequence is not None:
             sequence = np.asarray(self.sequence.states([recent]) @ self.seq_emb.T, dtype=np.float64)[0]

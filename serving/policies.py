@@ -144,10 +144,13 @@ def serve_hybrid(
 
 
 def numpy_models(policy: HybridPolicy) -> HybridPolicy:
-    """The policy with the user tower and the ranker scored in numpy instead of one TensorFlow signature
-    call each per request: copies read once from the loaded SavedModels and checked against them
-    (``models.two_tower.numpy_tower``, ``models.wide_deep.numpy_scorer``). A part whose copy cannot be
-    made or disagrees stays on TensorFlow (and the log says so); a policy already converted is returned."""
+    """The policy with the user tower, the ranker and the sequence model run in numpy instead of one
+    TensorFlow signature call each per request: copies read once from the loaded SavedModels and checked
+    against them (``models.two_tower.numpy_tower``, ``models.wide_deep.numpy_scorer``,
+    ``models.sasrec.numpy_encoder``). A part whose copy cannot be made or disagrees stays on TensorFlow
+    (and the log says so); a policy already converted is returned."""
+    from models.sasrec.export import SASRecArtifact
+    from models.sasrec.numpy_encoder import numpy_sasrec
     from models.two_tower.export import TwoTowerArtifact
     from models.two_tower.numpy_tower import numpy_tower
     from models.wide_deep.export import WideDeepArtifact
@@ -156,15 +159,17 @@ def numpy_models(policy: HybridPolicy) -> HybridPolicy:
     started = time.perf_counter()
     tower = numpy_tower(policy.retriever) if isinstance(policy.retriever, TwoTowerArtifact) else None
     ranker = numpy_ranker(policy.ranker) if isinstance(policy.ranker, WideDeepArtifact) else None
-    if tower is None and ranker is None:
+    sequence = numpy_sasrec(policy.sequence) if isinstance(policy.sequence, SASRecArtifact) else None
+    if tower is None and ranker is None and sequence is None:
         return policy
     log.info(
-        "numpy copies: user tower %s, ranker %s (%.2f s)",
+        "numpy copies: user tower %s, ranker %s, sequence model %s (%.2f s)",
         "yes" if tower is not None else "no",
         "yes" if ranker is not None else "no",
+        "yes" if sequence is not None else ("no" if policy.sequence is not None else "none in this policy"),
         time.perf_counter() - started,
     )
-    return policy.with_parts(tower, ranker)
+    return policy.with_parts(tower, ranker, sequence)
 
 
 def serve_popularity(alias: str, events: pd.DataFrame | None, catalog: pd.DataFrame | None) -> ServedPolicy:

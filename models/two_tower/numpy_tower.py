@@ -67,7 +67,7 @@ class NumpyTower:
         return self.artifact.search(user_embeddings, k, exclude)
 
     def nearest(self, user_embeddings: np.ndarray, fetch: int) -> tuple[np.ndarray, np.ndarray]:
-        return self.artifact.nearest(user_embeddings, fetch)  # type: ignore[no-any-return]
+        return self.artifact.nearest(user_embeddings, fetch)
 
     def embed_users(self, queries: pd.DataFrame) -> np.ndarray:
         """float32 (n, dim), equal to the signature's within ``models.numpy_copy.TOLERANCE``."""

@@ -242,3 +242,38 @@ def _with_user_features(frame: pd.DataFrame, items: pd.DataFrame) -> pd.DataFram
         out[column] = values
     out["user_features__avg_price_paid_30d"] = rng.lognormal(3.0, 1.0, n)
     return out
+
+
+def test_compiled_path_with_a_sequence_model_gives_the_frame_paths_lists(
+    policy: HybridPolicy, shop: tuple[Split, pd.DataFrame], tmp_path: Path
+) -> None:
+    """A policy with a SASRec model: serving's numpy copies (tower, ranker and the sequence encoder) and
+    the compiled one-shopper path give the signatures' lists, sequence candidates and scores included."""
+    from models.sasrec.export import export as export_sasrec
+    from models.sasrec.model import SASRecConfig
+    from models.sasrec.numpy_encoder import NumpySASRec
+    from models.sasrec.train import SASRecRecommender
+    from serving.policies import numpy_models
+
+    split, _ = shop
+    sasrec = SASRecRecommender(SASRecConfig(max_len=20, dim=32, blocks=2, epochs=1, seed=0)).fit(split.train)
+    sequenced = policy.with_parts(sequence=sasrec)
+    export_tower(policy.retriever, tmp_path / "two_tower")  # type: ignore[arg-type]
+    export_ranker(policy.ranker, tmp_path / "wide_deep")  # type: ignore[arg-type]
+    export_sasrec(sasrec, tmp_path / "sasrec")
+    sequenced.export(tmp_path)
+    loaded = HybridPolicy.load(tmp_path)
+    fast = numpy_models(loaded)
+    assert isinstance(fast.sequence, NumpySASRec) and fast.numpy_path() is not None
+    users = [str(u) for u in split.with_history[:150]] + ["never-seen"]
+    queries = from_lake(split.train).queries(users)
+    recent = [list(r) for r in queries.frame["recent_items"]]
+    np.testing.assert_allclose(
+        fast.sequence.states(recent), loaded.sequence.states(recent), rtol=0, atol=1e-5
+    )
+    frame = _with_user_features(queries.frame, loaded.item_features)
+    before = loaded.recommend(frame, 10, queries.excluded)
+    after = fast.recommend(frame, 10, queries.excluded)
+    for a, b in zip(before, after, strict=True):
+        assert a.items == b.items and a.source == b.source
+        np.testing.assert_allclose(a.scores, b.scores, rtol=0, atol=1e-5)

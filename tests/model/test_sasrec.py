@@ -14,6 +14,7 @@ from models.baselines import PopularityRecommender
 from models.evaluation import Split, paired_bootstrap_ci, per_user_results
 from models.sasrec.export import SASRecArtifact, export
 from models.sasrec.model import SASRecConfig
+from models.sasrec.numpy_encoder import numpy_sasrec
 from models.sasrec.train import SASRecRecommender, sequence_recommend, tokenize, training_windows
 
 T0 = pd.Timestamp("2026-01-01", tz="UTC")
@@ -72,3 +73,7 @@ def test_sasrec_learns_the_order_and_its_artifact_answers_the_same(tmp_path: Pat
     users = [str(u) for u in split.users[:50]]
     assert sequence_recommend(model, queries, users, 10) == sequence_recommend(loaded, queries, users, 10)
     np.testing.assert_allclose(model.states([["i3", "i2"]]), loaded.states([["i3", "i2"]]), atol=1e-5)
+    copy = numpy_sasrec(loaded)  # what serving runs per request, checked against the signature
+    assert copy is not None
+    lists = [["i3", "i2"], [], ["nope", "i7"], [f"i{i % 40}" for i in range(25)]]
+    np.testing.assert_allclose(copy.states(lists), loaded.states(lists), rtol=0, atol=1e-5)
