@@ -30,9 +30,11 @@ _MASKED = np.float32(-1e9)  # what Keras' Softmax adds to masked attention score
 
 
 def _layer_norm(x: np.ndarray, gamma: np.ndarray, beta: np.ndarray) -> np.ndarray:
-    mean = x.mean(axis=-1, keepdims=True)
-    variance = ((x - mean) ** 2).mean(axis=-1, keepdims=True)
-    inv = (1.0 / np.sqrt(variance + np.float32(_LAYER_NORM_EPSILON))) * gamma
+    scale = np.float32(1.0 / x.shape[-1])
+    mean = np.add.reduce(x, axis=-1, keepdims=True) * scale
+    centred = x - mean
+    variance = np.add.reduce(centred * centred, axis=-1, keepdims=True) * scale
+    inv = (np.float32(1.0) / np.sqrt(variance + np.float32(_LAYER_NORM_EPSILON))) * gamma
     return x * inv + (beta - mean * inv)
 
 
@@ -53,6 +55,7 @@ class NumpySASRec:
         self._heads = int(self.config.heads)
         allowed = np.tril(np.ones((self.max_len, self.max_len), dtype=bool))
         self._causal = np.where(allowed, np.float32(0.0), _MASKED).astype(np.float32)
+        self._blocks: dict[int, tuple[np.ndarray, ...]] = {}
 
     def item_embeddings(self) -> np.ndarray:
         return np.asarray(self.artifact.item_embeddings())
@@ -67,6 +70,19 @@ class NumpySASRec:
                 tokens[row, length - len(chosen) :] = [self._tokens.get(i, OOV_INDEX) for i in chosen]
         return self.encode(tokens)
 
+    def _block_weights(self, b: int) -> tuple[np.ndarray, ...]:
+        """Block ``b``'s attention projections fused into one (dim, 3 · heads · key_dim) kernel, and its
+        output projection as a matrix (fewer, larger products: per request the cost is per operation)."""
+        cached = self._blocks.get(b)
+        if cached is None:
+            w, dim = self._w, self._items.shape[1]
+            names = ("query", "key", "value")
+            kernel = np.concatenate([w[f"att_{b}/{n}/kernel"].reshape(dim, -1) for n in names], axis=1)
+            bias = np.concatenate([w[f"att_{b}/{n}/bias"].reshape(-1) for n in names])
+            out = w[f"att_{b}/attention_output/kernel"].reshape(-1, dim)
+            cached = self._blocks[b] = (kernel, bias, out)
+        return cached
+
     def encode(self, tokens: np.ndarray) -> np.ndarray:
         w, heads = self._w, self._heads
         n, length = tokens.shape
@@ -74,27 +90,29 @@ class NumpySASRec:
         x = (self._items[tokens] * self._scale + self._positions[None, :, :]) * mask
         dim = x.shape[-1]
         key_dim = dim // heads
-        for b in range(int(self.config.blocks)):
+        blocks = int(self.config.blocks)
+        for b in range(blocks):
+            kernel, bias, out_kernel = self._block_weights(b)
             h = _layer_norm(x, w[f"ln_att_{b}/gamma"], w[f"ln_att_{b}/beta"])
-            parts = []
-            for name in ("query", "key", "value"):
-                kernel = w[f"att_{b}/{name}/kernel"].reshape(dim, heads * key_dim)
-                projected = h @ kernel + w[f"att_{b}/{name}/bias"].reshape(heads * key_dim)
-                parts.append(projected.reshape(n, length, heads, key_dim).transpose(0, 2, 1, 3))
-            query, key, value = parts
+            qkv = (h @ kernel + bias).reshape(n, length, 3, heads, key_dim).transpose(2, 0, 3, 1, 4)
+            query, key, value = qkv[0], qkv[1], qkv[2]  # each (n, heads, length, key_dim)
+            last = b == blocks - 1  # the state is the newest position: the last block needs only its row
+            if last:
+                query, x, mask = query[:, :, -1:, :], x[:, -1:, :], mask[:, -1:, :]
             query = query * np.float32(1.0 / np.sqrt(float(key_dim)))
-            scores = query @ key.transpose(0, 1, 3, 2) + self._causal  # (n, heads, t, s)
+            causal = self._causal[-1:] if last else self._causal
+            scores = query @ key.transpose(0, 1, 3, 2) + causal  # (n, heads, t, s)
             scores = scores - scores.max(axis=-1, keepdims=True)
             weights = np.exp(scores)
             weights /= weights.sum(axis=-1, keepdims=True)
-            attended = (weights @ value).transpose(0, 2, 1, 3).reshape(n, length, heads * key_dim)
-            out_kernel = w[f"att_{b}/attention_output/kernel"].reshape(heads * key_dim, dim)
+            rows = x.shape[1]
+            attended = (weights @ value).transpose(0, 2, 1, 3).reshape(n, rows, heads * key_dim)
             x = (x + attended @ out_kernel + w[f"att_{b}/attention_output/bias"]) * mask
             h = _layer_norm(x, w[f"ln_ffn_{b}/gamma"], w[f"ln_ffn_{b}/beta"])
             h = np.maximum(h @ w[f"ffn_in_{b}/kernel"] + w[f"ffn_in_{b}/bias"], np.float32(0.0))
             x = (x + h @ w[f"ffn_out_{b}/kernel"] + w[f"ffn_out_{b}/bias"]) * mask
-        last = _layer_norm(x[:, -1, :], w["ln_out/gamma"], w["ln_out/beta"])
-        return np.asarray(last, dtype=np.float32)
+        state = _layer_norm(x[:, -1, :], w["ln_out/gamma"], w["ln_out/beta"])
+        return np.asarray(state, dtype=np.float32)
 
 
 def extract(artifact: Any) -> NumpySASRec:
