@@ -126,6 +126,9 @@ def serve_hybrid(
     norms = np.linalg.norm(embeddings, axis=1, keepdims=True)
     embeddings = np.divide(embeddings, norms, out=np.zeros_like(embeddings), where=norms > 0)
     trending = ranked_order(items.ids, np.asarray(policy.trending, dtype=np.float64))[:TRENDING_TOP]
+    started = time.perf_counter()
+    if policy.numpy_path() is not None:  # compiled here, at load, not in the first request after it
+        log.info("policy compiled for one-shopper serving in %.2f s", time.perf_counter() - started)
     return ServedPolicy(
         alias=alias,
         version=version,

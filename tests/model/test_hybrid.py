@@ -223,6 +223,16 @@ def test_numpy_copies_score_as_the_tensorflow_signatures(
             assert a.items == b.items and a.source == b.source
             np.testing.assert_allclose(a.scores, b.scores, rtol=0, atol=1e-5)
     np.testing.assert_allclose(fast.cold_start_scores(), loaded.cold_start_scores(), rtol=0, atol=1e-5)
+    # serving compiles at load (and again for fresher item features), never in a shopper's request
+    from serving.policies import serve_hybrid, with_features
+
+    served = serve_hybrid("champion", "1", loaded)
+    assert served.policy.__dict__["_numpy"].built_for(served.policy)
+    cheaper = loaded.item_features.assign(item_features__price=1.0)
+    refreshed = with_features(served, cheaper)
+    compiled = refreshed.policy.__dict__["_numpy"]
+    assert compiled.built_for(refreshed.policy) and not compiled.built_for(served.policy)
+    assert np.allclose(compiled.price, 1.0)
 
 
 def _with_user_features(frame: pd.DataFrame, items: pd.DataFrame) -> pd.DataFrame:
