@@ -117,6 +117,10 @@ class NumpyHybrid:
         positions = policy.item_index.get_indexer(tower_ids)
         if (positions < 0).any():  # the tower knows items the policy does not: keep the frame path
             return None
+        if policy.sequence is not None:  # so does the sequence model
+            sequence_ids = np.asarray(policy.sequence.item_ids_).astype(str)
+            if (policy.item_index.get_indexer(sequence_ids) < 0).any():
+                return None
         return cls(policy, positions)
 
     def __init__(self, policy: HybridPolicy, tower_rows: np.ndarray) -> None:
@@ -180,7 +184,7 @@ class NumpyHybrid:
             self.seq_col = np.full(n, -1, dtype=np.int64)  # policy row → the sequence model's column
             known = policy.item_index.get_indexer(self.seq_ids)
             self.seq_col[known[known >= 0]] = np.flatnonzero(known >= 0)
-            self.seq_rows = known  # the sequence model's column → policy row (-1: unknown to the policy)
+            self.seq_rows = known  # the sequence model's column → policy row (all known: see compile)
 
     def built_for(self, policy: HybridPolicy) -> bool:
         """Still valid for ``policy``: the same models and item features it was compiled from."""
@@ -233,8 +237,7 @@ class NumpyHybrid:
         chosen[nz] = True
         if sequence is not None:
             best = np.argpartition(-sequence, min(cfg.sequence_candidates, len(self.seq_ids)) - 1)
-            rows = self.seq_rows[best[: cfg.sequence_candidates]]
-            chosen[rows[rows >= 0]] = True
+            chosen[self.seq_rows[best[: cfg.sequence_candidates]]] = True
         chosen[policy._trending_order[: cfg.trending_candidates + len(seen)]] = True
         chosen[policy._cold_order[: cfg.trending_candidates + len(seen)]] = True
         chosen &= ~banned
