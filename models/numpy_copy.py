@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from typing import Final, TypeVar
+from typing import Any, Final, TypeVar
+
+import numpy as np
 
 log = logging.getLogger(__name__)
 
@@ -18,13 +20,23 @@ log = logging.getLogger(__name__)
 TOLERANCE: Final = 1e-5
 
 T = TypeVar("T")
+P = TypeVar("P")
 
 
-def checked_copy(what: str, make: Callable[[], tuple[T, float]]) -> T | None:
-    """``make()`` returns the copy and its largest gap to the signature on the probes; the copy, or
-    None (with a warning naming ``what``) when it cannot be made or the gap exceeds ``TOLERANCE``."""
+def checked_copy(
+    what: str,
+    artifact: Any,
+    extract: Callable[[Any], T],
+    probes: Callable[[T], P],
+    answer: Callable[[Any, P], np.ndarray],
+) -> T | None:
+    """The copy ``extract(artifact)`` when ``answer(copy, inputs)`` reproduces ``answer(artifact, inputs)``
+    within ``TOLERANCE`` on ``inputs = probes(copy)``; None, with a warning naming ``what``, when the copy
+    cannot be made or differs by more."""
     try:
-        copy, gap = make()
+        copy = extract(artifact)
+        inputs = probes(copy)
+        gap = float(np.max(np.abs(np.asarray(answer(copy, inputs)) - np.asarray(answer(artifact, inputs)))))
     except Exception as exc:  # an artifact laid out otherwise: keep it on the signature
         log.warning("%s kept on TensorFlow: no numpy copy (%s: %s)", what, type(exc).__name__, exc)
         return None

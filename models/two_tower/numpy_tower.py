@@ -156,9 +156,4 @@ def numpy_tower(artifact: Any) -> NumpyTower | None:
     """The checked numpy copy of ``artifact``, or None (with a warning) when it cannot be made or
     disagrees with the signature by more than ``models.numpy_copy.TOLERANCE`` on the probe queries."""
 
-    def make() -> tuple[Any, float]:
-        copy = extract(artifact)
-        probe = probe_queries(copy)
-        return copy, float(np.max(np.abs(copy.embed_users(probe) - artifact.embed_users(probe))))
-
-    return checked_copy("user tower", make)
+    return checked_copy("user tower", artifact, extract, probe_queries, lambda model, q: model.embed_users(q))

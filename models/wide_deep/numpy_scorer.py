@@ -229,9 +229,4 @@ def numpy_ranker(artifact: Any) -> NumpyRanker | None:
     """The checked numpy copy of ``artifact``, or None (with a warning) when it cannot be made or
     disagrees with the signature by more than ``models.numpy_copy.TOLERANCE`` on the probe rows."""
 
-    def make() -> tuple[Any, float]:
-        copy = extract(artifact)
-        probe = probe_rows(copy)
-        return copy, float(np.max(np.abs(copy.score(probe) - artifact.score(probe))))
-
-    return checked_copy("Wide & Deep", make)
+    return checked_copy("Wide & Deep", artifact, extract, probe_rows, lambda model, rows: model.score(rows))
