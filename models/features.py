@@ -82,7 +82,7 @@ def _same(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return ((text_a == text_b) & present).astype(np.float64)
 
 
-def _numbers(values: np.ndarray) -> np.ndarray:
+def numbers_or_nan(values: np.ndarray) -> np.ndarray:
     """float64, NaN where a value is missing or not a number (``pd.to_numeric(..., errors="coerce")``)."""
     if values.dtype.kind in "fiu":
         return values.astype(np.float64)
@@ -108,7 +108,7 @@ def pair_columns(
     """
     n = len(top_category)
     with np.errstate(divide="ignore", invalid="ignore"):
-        ratio = np.log((_numbers(price) + 1.0) / (_numbers(paid) + 1.0))
+        ratio = np.log((numbers_or_nan(price) + 1.0) / (numbers_or_nan(paid) + 1.0))
     stock = np.ones(n, dtype=np.float64)
     if in_stock is not None:
         known = ~pd.isna(in_stock)

@@ -250,12 +250,9 @@ class HybridPolicy:
         if len(seen) != n:
             raise ValueError("seen must have one set per query row")
         users = [str(u) for u in queries["user_id"]]
-        raw = list(queries["recent_items"]) if "recent_items" in queries else [None] * n
-        limit = self.config.recent_items
-        recents = [
-            [str(i) for i in items][:limit] if isinstance(items, list | tuple | np.ndarray) else []
-            for items in raw
-        ]
+        recents = self._recent_lists(
+            list(queries["recent_items"]) if "recent_items" in queries else [None] * n
+        )
         wanted = [c for c in (*FAST_QUERY_COLUMNS, *TOWER_FROM_FEAST.values()) if c in queries]
         columns = {c: np.asarray(queries[c]) for c in dict.fromkeys(wanted)}
         out = []
@@ -267,18 +264,22 @@ class HybridPolicy:
             out.append(fast.ranked(users[r], recents[r], values, seen[r], k, timings))
         return out
 
+    def _recent_lists(self, raw: Sequence[Any]) -> list[list[str]]:
+        """Each row's recent items as text, newest first, at most ``config.recent_items``; [] where
+        the row has none (null or not a list)."""
+        limit = self.config.recent_items
+        return [
+            [str(i) for i in items][:limit] if isinstance(items, list | tuple | np.ndarray) else []
+            for items in raw
+        ]
+
     def _complete(self, queries: pd.DataFrame) -> pd.DataFrame:
         # one frame built from numpy columns: per request (one shopper) pandas' per-operation cost of
         # copying, inserting and concatenating ~30 columns was more than the ranking itself
         columns: dict[str, Any] = {c: queries[c].to_numpy() for c in queries.columns}
         n = len(queries)
         columns["user_id"] = queries["user_id"].astype(str).to_numpy()
-        columns["recent_items"] = [
-            [str(i) for i in items][: self.config.recent_items]
-            if isinstance(items, list | tuple | np.ndarray)
-            else []
-            for items in columns.get("recent_items", [None] * n)
-        ]
+        columns["recent_items"] = self._recent_lists(columns.get("recent_items", [None] * n))
         for col in (*USER_NUMERIC, *USER_CATEGORICAL):
             columns.setdefault(col, np.full(n, None, dtype=object))
         for tower_col, feast_col in TOWER_FROM_FEAST.items():

@@ -39,6 +39,7 @@ from models.features import (
     USER_CATEGORICAL,
     USER_NUMERIC,
     ColumnTable,
+    numbers_or_nan,
     pair_feature_columns,
 )
 from models.policy_signals import ITEM_SIGNALS, row_entries
@@ -151,7 +152,6 @@ class NumpyHybrid:
         empty_users = ColumnTable(pd.Index([], name="user_id"), {})
         columns = pair_feature_columns(pairs, empty_users, ColumnTable.from_frame(policy.item_features))
         columns.update({name: policy.signals[name] for name in ITEM_SIGNALS})
-        self.item_columns = columns
         item_spec = _sub_spec(spec, ITEM_SIDE)
         self.item_deep, self.item_wide = self.ranker.partial(
             encode_frame(item_spec, columns), item_spec.columns
@@ -162,7 +162,7 @@ class NumpyHybrid:
         # which matches nothing) and its price
         self.top_category = _texts(columns["item_features__top_category"])
         self.brand = _texts(columns["item_features__brand"])
-        self.price = _numbers(columns["item_features__price"])
+        self.price = numbers_or_nan(columns["item_features__price"])
         self.crosses = [
             (left, encode_frame(_sub_spec(spec, frozenset((right,))), columns)[right], i)
             for i, (left, right) in enumerate(spec.crosses)
@@ -358,10 +358,6 @@ def _texts(values: np.ndarray) -> np.ndarray:
     return np.asarray(
         [None if gone else str(v) for v, gone in zip(values, missing, strict=True)], dtype=object
     )
-
-
-def _numbers(values: np.ndarray) -> np.ndarray:
-    return np.asarray([_number(v) for v in values], dtype=np.float64)
 
 
 def _same(favourite: Any, texts: np.ndarray, candidates: np.ndarray) -> np.ndarray:
