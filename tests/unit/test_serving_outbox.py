@@ -107,3 +107,36 @@ def test_exposure_log_never_blocks_and_counts_overflow() -> None:
     assert time.perf_counter() - started < 0.1
     assert accepted.count(True) == 3 and log.dropped == 7
     assert record["positions"] == [1, 2] and record["latency_ms"] == 1.5
+
+
+class DropsOnce(Broker):
+    """Raises on the ``fail_at``-th send (a broker gone mid-drain), then accepts again."""
+
+    def __init__(self, fail_at: int) -> None:
+        super().__init__()
+        self.fail_at = fail_at
+        self.failures = 0
+
+    def send(self, topic: str, value: bytes, key: bytes | None = None) -> Sent:
+        if len(self.records) == self.fail_at and not self.failures:
+            self.failures += 1
+            raise ConnectionError("broker went away")
+        return super().send(topic, value, key)
+
+
+def test_exposure_log_drains_in_order_and_keeps_records_across_a_failed_send() -> None:
+    broker = DropsOnce(fail_at=7)
+    log = ExposureLog("exposures", capacity=100, connect=broker.connect)
+    for i in range(20):  # queued before the thread starts: one drain takes them all
+        log.log(exposure_record(f"r{i}", "u", ["a"], "champion", "7", 1.0, False))
+    log.start()
+    try:
+        assert _wait(lambda: len(broker.records) == 20)
+        for i in range(20, 30):  # and records logged while it runs
+            log.log(exposure_record(f"r{i}", "u", ["a"], "champion", "7", 1.0, False))
+        assert _wait(lambda: len(broker.records) == 30)
+    finally:
+        log.stop()
+    assert broker.failures == 1
+    assert [json.loads(v)["request_id"] for _, v in broker.records] == [f"r{i}" for i in range(30)]
+    assert log.sent == 30 and log.dropped == 0
