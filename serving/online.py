@@ -45,10 +45,9 @@ class OnlineReader:
         return result
 
 
-def kafka_producer(settings: Settings, topic: str, retries: int, linger_ms: int = 2) -> Any:
-    """A producer for ``topic``, after making sure the topic exists; short timeouts so a dead broker
-    is noticed in seconds, not minutes. ``linger_ms``: how long records wait to share a produce
-    request (each request costs the worker's CPU, in Python)."""
+def kafka_producer(settings: Settings, topic: str, retries: int) -> Any:
+    """A kafka-python producer for ``topic`` (the feedback outbox's), after making sure the topic
+    exists; short timeouts so a dead broker is noticed in seconds, not minutes."""
     from aisle.core.endpoints import kafka_bootstrap
     from ingestion.kafka_io import ensure_topic, new_producer
 
@@ -61,7 +60,35 @@ def kafka_producer(settings: Settings, topic: str, retries: int, linger_ms: int 
         max_block_ms=2000,
         request_timeout_ms=5000,
         retries=retries,
-        linger_ms=linger_ms,
+        linger_ms=2,
+    )
+
+
+def exposure_producer(settings: Settings, topic: str, linger_ms: int, capacity: int) -> Any:
+    """The exposure log's producer: librdkafka through confluent-kafka (see
+    :class:`serving.exposures.RdKafkaSender`), after making sure the topic exists (which raises while the
+    broker is away, so the log retries). Records wait up to ``linger_ms`` to share a produce request;
+    at most ``capacity`` wait inside librdkafka; one it cannot deliver within a minute is given up."""
+    from confluent_kafka import Producer
+
+    from aisle.core.endpoints import kafka_bootstrap
+    from ingestion.kafka_io import ensure_topic
+    from serving.exposures import RdKafkaSender
+
+    bootstrap = kafka_bootstrap(settings)
+    ensure_topic(bootstrap, topic)
+    return RdKafkaSender(
+        Producer(
+            {
+                "bootstrap.servers": bootstrap,
+                "client.id": f"aisle-serving-{topic}",
+                "acks": 1,
+                "linger.ms": linger_ms,
+                "queue.buffering.max.messages": max(capacity, 1),
+                "message.timeout.ms": 60_000,
+                "log_level": 3,  # errors only: a broker restart is reported by the log's own warnings
+            }
+        )
     )
 
 

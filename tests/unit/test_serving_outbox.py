@@ -140,3 +140,36 @@ def test_exposure_log_drains_in_order_and_keeps_records_across_a_failed_send() -
     assert broker.failures == 1
     assert [json.loads(v)["request_id"] for _, v in broker.records] == [f"r{i}" for i in range(30)]
     assert log.sent == 30 and log.dropped == 0
+
+
+class FullOnce(Broker):
+    """A producer whose local queue is full once (librdkafka's ``BufferError``)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.full = 1
+        self.connects = 0
+
+    def connect(self) -> Any:
+        self.connects += 1
+        return super().connect()
+
+    def send(self, topic: str, value: bytes, key: bytes | None = None) -> Sent:
+        if len(self.records) == 3 and self.full:
+            self.full -= 1
+            raise BufferError("Local: Queue full")
+        return super().send(topic, value, key)
+
+
+def test_exposure_log_waits_out_a_full_producer_queue_without_reconnecting() -> None:
+    broker = FullOnce()
+    log = ExposureLog("exposures", capacity=100, connect=broker.connect)
+    for i in range(10):
+        log.log(exposure_record(f"r{i}", "u", ["a"], "champion", "7", 1.0, False))
+    log.start()
+    try:
+        assert _wait(lambda: len(broker.records) == 10)
+    finally:
+        log.stop()
+    assert broker.full == 0 and broker.connects == 1  # the same producer, nothing lost or resent
+    assert [json.loads(v)["request_id"] for _, v in broker.records] == [f"r{i}" for i in range(10)]
