@@ -86,7 +86,8 @@ def exposure_producer(settings: Settings, topic: str, linger_ms: int, capacity: 
                 "linger.ms": linger_ms,
                 "queue.buffering.max.messages": max(capacity, 1),
                 "message.timeout.ms": 60_000,
-                "log_level": 3,  # errors only: a broker restart is reported by the log's own warnings
+                "log_level": 3,  # errors only, and through Python's logging (the service log), not
+                "logger": logging.getLogger("bentoml.aisle.librdkafka"),  # librdkafka's own stderr lines
             }
         )
     )
