@@ -181,10 +181,11 @@ class NumpyHybrid:
             seq_index, seq_emb = policy._sequence_items()
             self.seq_ids = np.asarray(seq_index).astype(str)
             self.seq_emb = seq_emb
-            self.seq_col = np.full(n, -1, dtype=np.int64)  # policy row → the sequence model's column
-            known = policy.item_index.get_indexer(self.seq_ids)
-            self.seq_col[known[known >= 0]] = np.flatnonzero(known >= 0)
-            self.seq_rows = known  # the sequence model's column → policy row (all known: see compile)
+            # the sequence model's column → policy row; compile() refused a model with items the policy
+            # does not know, so every column has a row
+            self.seq_rows = policy.item_index.get_indexer(self.seq_ids)
+            self.seq_col = np.full(n, -1, dtype=np.int64)  # policy row → column (-1: not in the model)
+            self.seq_col[self.seq_rows] = np.arange(len(self.seq_rows))
 
     def built_for(self, policy: HybridPolicy) -> bool:
         """Still valid for ``policy``: the same models and item features it was compiled from."""
